@@ -1,0 +1,16 @@
+"""musicnn_lite: pretrained musicnn music-tagging models, faithful to musicnn 0.1.0, fast and installable.
+
+    from musicnn_lite import top_tags, extractor
+    top_tags("song.mp3", model="MTT_musicnn", topN=5)
+    taggram, tags, features = extractor("song.mp3", model="MSD_musicnn")
+
+Importing the package does not import TensorFlow; the first model built does.
+"""
+
+from .api import extractor, get_tagger, top_tags
+from .errors import MusicnnError
+from .tagger import Tagger, TagResult
+from .zoo import BUNDLED_MODELS
+
+__version__ = "1.0.0"
+__all__ = ["BUNDLED_MODELS", "MusicnnError", "TagResult", "Tagger", "extractor", "get_tagger", "top_tags"]

@@ -1,0 +1,67 @@
+"""musicnn-compatible functions: top_tags and extractor."""
+
+import functools
+import os
+import sys
+
+import numpy as np
+
+from .audio import AudioSource
+from .errors import MusicnnError
+from .tagger import Tagger
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_tagger(model: str) -> Tagger:
+    return Tagger(model)
+
+
+def get_tagger(model: str | os.PathLike = "MTT_musicnn") -> Tagger:
+    """The process-wide Tagger for `model`, built on first use and reused after."""
+    return _cached_tagger(os.fspath(model))
+
+
+def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float = 3,
+              input_overlap: float | bool = False, extract_features: bool = True, *, sr: float | None = None):
+    """Taggram, tag names and (optionally) features of a song, as musicnn's extractor returns them.
+
+    file_name: path, file object, or waveform array (then `sr`, its sample rate in Hz, is required).
+    model: 'MTT_musicnn', 'MSD_musicnn', 'MTT_vgg', 'MSD_vgg' or the path of a converted weights file.
+    input_length: seconds per patch; the models were trained on 3 (VGG models take only 3).
+    input_overlap: despite its name, the step between the starts of consecutive patches, in
+        seconds, as in musicnn; False means one patch length (no overlap).
+    Returns (taggram, tags, features), or (taggram, tags) when extract_features is False:
+    taggram (patches, 50) in [0, 1]; tags, the 50 labels; features, layer name -> array
+    with the patch on the first axis (musicnn models: timbral, temporal, cnn1, cnn2, cnn3,
+    mean_pool, max_pool, penultimate; VGG models: pool1 .. pool5).
+    """
+    result = get_tagger(model).tag(file_name, sr=sr, input_length=input_length,
+                                   input_overlap=input_overlap, features=bool(extract_features))
+    if extract_features:
+        return result.taggram, result.tags, result.features
+    return result.taggram, result.tags
+
+
+def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", topN: int = 3,
+             input_length: float = 3, input_overlap: float | bool = False, print_tags: bool = True,
+             save_tags: str | os.PathLike | bool = False, *, sr: float | None = None) -> list[str]:
+    """The topN most likely tags of a song (song level: taggram averaged over patches).
+
+    Arguments as in `extractor`. print_tags prints them; save_tags, a path, appends a line
+    `file,model,input_length=..,input_overlap=..,tag1,tag2,...` to that file, as musicnn does.
+    """
+    tagger = get_tagger(model)
+    if isinstance(topN, bool) or not isinstance(topN, (int, np.integer)) or not 1 <= topN <= len(tagger.labels):
+        raise MusicnnError(f"topN={topN!r} must be a whole number from 1 to {len(tagger.labels)}")
+    result = tagger.tag(file_name, sr=sr, input_length=input_length, input_overlap=input_overlap)
+    tags = result.top(int(topN))
+    name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
+    if print_tags:
+        print(f"[{name}] Top{topN} tags:")
+        print("\n".join(f" - {tag}" for tag in tags))
+    if save_tags:
+        with open(save_tags, "a", encoding="utf-8") as file:
+            file.write(",".join([name, tagger.model_name, f"input_length={input_length}",
+                                 f"input_overlap={input_overlap}", *tags]) + "\n")
+    sys.stdout.flush()
+    return tags

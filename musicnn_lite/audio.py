@@ -1,0 +1,116 @@
+"""Audio in: decode a file or take a waveform array, mix to mono, resample to 16 kHz.
+
+Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
+resampling), which is how musicnn read audio and what its models were trained on.
+"""
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import librosa
+import numpy as np
+import soundfile
+
+from .errors import MusicnnError
+
+SAMPLE_RATE = 16000
+AudioSource = str | os.PathLike | BinaryIO | np.ndarray
+
+
+def load_audio(source: AudioSource, sr: float | None = None) -> np.ndarray:
+    """Mono float32 waveform at 16 kHz, shape (samples,), from a path, file object or array.
+
+    `sr` is the sample rate of an array source, in Hz; it is required for arrays and
+    must be left out for files, whose header says it.
+    """
+    if isinstance(source, np.ndarray):
+        if sr is None:
+            raise MusicnnError("a waveform array needs its sample rate: pass sr=, e.g. sr=44100")
+        samples, native_sr = _array_to_channels_first(source), _check_sample_rate(sr)
+        name = "the waveform array"
+    else:
+        if sr is not None:
+            raise MusicnnError("sr= is only for waveform arrays; a file's sample rate is read from the file")
+        samples, native_sr = _decode(source)
+        name = str(source) if isinstance(source, (str, os.PathLike)) else "the file object"
+    if samples.shape[-1] == 0:
+        raise MusicnnError(f"{name} holds no audio samples; pass audio at least one sample long")
+    mono = librosa.to_mono(samples)
+    return librosa.resample(mono, orig_sr=native_sr, target_sr=SAMPLE_RATE)
+
+
+def _decode(source: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, int]:
+    """(channels, samples) float32 and the native sample rate of an audio file."""
+    if isinstance(source, (str, os.PathLike)):
+        _check_readable(Path(source))
+    try:
+        data, native_sr = soundfile.read(source, dtype="float32", always_2d=True)
+        return data.T, native_sr
+    except soundfile.LibsndfileError as soundfile_error:
+        if not isinstance(source, (str, os.PathLike)):
+            raise MusicnnError(f"could not decode the file object as audio ({soundfile_error}); "
+                               "pass wav, flac, ogg or mp3 data") from None
+        reason = soundfile_error
+    try:  # formats libsndfile lacks (m4a, wma, ...) go through librosa's fallback loader
+        data, native_sr = librosa.load(source, sr=None, mono=False, dtype=np.float32)
+        return np.atleast_2d(data), native_sr
+    except Exception:
+        raise MusicnnError(f"could not decode {source} as audio ({reason}); "
+                           "convert it to wav, flac, ogg or mp3 and try again") from None
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MusicnnError(f"no such file: {path}; check the path")
+    if path.is_dir():
+        raise MusicnnError(f"{path} is a folder, not an audio file; pass a file "
+                           "(the command line accepts folders)")
+    if not os.access(path, os.R_OK):
+        raise MusicnnError(f"cannot read {path}: permission denied; check the file's permissions")
+    if path.stat().st_size == 0:
+        raise MusicnnError(f"{path} is empty (0 bytes); pass a file that holds audio")
+
+
+def _check_sample_rate(sr: float) -> int:
+    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(sr) or sr <= 0 or sr != int(sr):
+        raise MusicnnError(f"sr={sr!r} is not a sample rate; pass a positive whole number of Hz, e.g. 44100")
+    return int(sr)
+
+
+def _array_to_channels_first(waveform: np.ndarray) -> np.ndarray:
+    """(channels, samples) float32 in [-1, 1] from a 1-D or 2-D float or integer PCM array.
+
+    A 2-D array's shorter axis is its channel axis, so both (samples, channels),
+    as soundfile returns, and (channels, samples), as librosa returns, work.
+    """
+    if waveform.ndim == 1:
+        waveform = waveform[np.newaxis, :]
+    elif waveform.ndim == 2:
+        if waveform.shape[0] == waveform.shape[1] and waveform.size > 1:
+            raise MusicnnError(f"cannot tell channels from samples in a square array of shape {waveform.shape}; "
+                               "pass (samples, channels) or (channels, samples) with more samples than channels")
+        if waveform.shape[0] > waveform.shape[1]:
+            waveform = waveform.T
+    else:
+        raise MusicnnError(f"a waveform array must be 1-D (samples,) or 2-D (channels, samples), "
+                           f"not of shape {waveform.shape}")
+    if waveform.size == 0:
+        raise MusicnnError(f"the waveform array is empty (shape {waveform.shape}); pass at least one sample")
+    return _to_float32(waveform)
+
+
+def _to_float32(waveform: np.ndarray) -> np.ndarray:
+    """Scale integer PCM to [-1, 1) (int16 / 32768, uint8 centred on 128); check floats are finite."""
+    kind = waveform.dtype.kind
+    if kind in "iu":
+        bits = 8 * waveform.dtype.itemsize
+        offset = 2 ** (bits - 1) if kind == "u" else 0
+        return ((waveform.astype(np.float64) - offset) / 2 ** (bits - 1)).astype(np.float32)
+    if kind != "f":
+        raise MusicnnError(f"a waveform array must hold floats or integer PCM, not {waveform.dtype}")
+    waveform = waveform.astype(np.float32)
+    if not np.isfinite(waveform).all():
+        raise MusicnnError("the waveform array holds NaN or infinite values; clean or clip it first")
+    return waveform

@@ -1,0 +1,98 @@
+"""The musicnn and VGG networks as Keras 3 functional models (keras.layers / keras.ops only).
+
+Both are inference ports of musicnn's models.py: every convolution is followed by
+ReLU and then batch normalisation (epsilon 1e-3, moving statistics). Layer sizes
+come from the weight shapes, so wider variants such as MSD_musicnn_big build too.
+Each model maps a batch of log-mel patches (batch, frames, 96) to a dict of named
+outputs: "taggram" (batch, tags) and every intermediate feature.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .spectrum import N_MELS
+
+MUSICNN_FEATURES = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate")
+VGG_FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
+FEATURES = {"musicnn": MUSICNN_FEATURES, "vgg": VGG_FEATURES}
+VGG_FRAMES = 187  # the VGG back-end flattens a fixed-size map: 3-s patches only
+
+_TIMBRAL_WIDTHS = (38, 67)      # int(0.4 * 96), int(0.7 * 96) mel bands
+_TEMPORAL_LENGTHS = (128, 64, 32)  # frames
+_VGG_POOLS = ((4, 1), (2, 2), (2, 2), (2, 2), (4, 4))
+_VGG_STRIDES = ((2, 2), (2, 2), (2, 2), (2, 2), (4, 4))
+
+
+def build_model(architecture: str, weights: dict[str, np.ndarray], n_frames: int | None = None) -> keras.Model:
+    """A Keras model for `architecture` ('musicnn' or 'vgg') with `weights` loaded."""
+    build = {"musicnn": _musicnn, "vgg": _vgg}[architecture]
+    model = build(lambda name: weights[f"{name}/kernel"].shape, n_frames)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([weights[f"{layer.name}/{variable.name}"] for variable in layer.weights])
+    return model
+
+
+def _batch_norm(name: str) -> layers.BatchNormalization:
+    return layers.BatchNormalization(epsilon=1e-3, name=name)
+
+
+def _conv_relu_bn(x, filters: int, kernel: tuple[int, int], padding: str, name: str):
+    x = layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=f"{name}_conv")(x)
+    return _batch_norm(f"{name}_bn")(x)
+
+
+def _musicnn(kernel_shape, n_frames: int | None) -> keras.Model:
+    spectrogram = keras.Input((n_frames, N_MELS), name="spectrogram")
+    x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
+
+    # Front-end: timbral (7 x bands) and temporal (frames x 1) filters, each max-pooled over frequency.
+    x_padded = layers.ZeroPadding2D(((3, 3), (0, 0)))(x)
+    timbral = [ops.max(_conv_relu_bn(x_padded, kernel_shape(f"timbral_{w}_conv")[-1], (7, w), "valid",
+                                     f"timbral_{w}"), axis=2) for w in _TIMBRAL_WIDTHS]
+    temporal = [ops.max(_conv_relu_bn(x, kernel_shape(f"temporal_{t}_conv")[-1], (t, 1), "same",
+                                      f"temporal_{t}"), axis=2) for t in _TEMPORAL_LENGTHS]
+    front = ops.concatenate(timbral + temporal, axis=-1)
+
+    # Mid-end: three width-7 1-D convolutions over time, the last two residual.
+    midend = [front]
+    for i in (1, 2, 3):
+        filters = kernel_shape(f"midend_{i}_conv")[-1]
+        h = layers.Conv1D(filters, 7, padding="same", activation="relu", name=f"midend_{i}_conv")(midend[-1])
+        h = _batch_norm(f"midend_{i}_bn")(h)
+        midend.append(h if i == 1 else layers.Add()([h, midend[-1]]))
+    dense_features = ops.concatenate(midend, axis=-1)
+
+    # Back-end: max and mean over time, interleaved (max0, mean0, max1, ...) as musicnn flattens them.
+    max_pool = ops.max(dense_features, axis=1)
+    mean_pool = ops.mean(dense_features, axis=1)
+    pooled = layers.Flatten()(ops.stack([max_pool, mean_pool], axis=-1))
+    pooled = _batch_norm("pool_bn")(pooled)
+    units = kernel_shape("penultimate_dense")[-1]
+    penultimate = _batch_norm("penultimate_bn")(
+        layers.Dense(units, activation="relu", name="penultimate_dense")(pooled))
+    logits = layers.Dense(kernel_shape("logits")[-1], name="logits")(penultimate)
+
+    outputs = {
+        "taggram": ops.sigmoid(logits),
+        "timbral": ops.concatenate(timbral, axis=-1),
+        "temporal": ops.concatenate(temporal, axis=-1),
+        "cnn1": midend[1], "cnn2": midend[2], "cnn3": midend[3],
+        "mean_pool": mean_pool, "max_pool": max_pool, "penultimate": penultimate,
+    }
+    return keras.Model(spectrogram, outputs, name="musicnn")
+
+
+def _vgg(kernel_shape, n_frames: int | None) -> keras.Model:
+    spectrogram = keras.Input((VGG_FRAMES, N_MELS), name="spectrogram")
+    x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
+    outputs = {}
+    for i, (pool, stride) in enumerate(zip(_VGG_POOLS, _VGG_STRIDES), start=1):
+        x = layers.Conv2D(kernel_shape(f"conv{i}")[-1], 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = _batch_norm(f"bn{i}")(x)
+        x = layers.MaxPooling2D(pool, stride)(x)
+        outputs[f"pool{i}"] = x
+    logits = layers.Dense(kernel_shape("logits")[-1], name="logits")(layers.Flatten()(x))
+    outputs["pool5"] = ops.squeeze(x, axis=2)  # (batch, 2, 1, filters) -> (batch, 2, filters), as musicnn
+    return keras.Model(spectrogram, {"taggram": ops.sigmoid(logits), **outputs}, name="vgg")

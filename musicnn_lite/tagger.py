@@ -1,0 +1,116 @@
+"""Tagger: a model loaded and compiled once, applied to any number of songs."""
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from . import zoo
+from .audio import AudioSource, load_audio
+from .errors import MusicnnError
+from .spectrum import log_mel, patch_frames, step_frames, to_patches
+
+FeatureRequest = bool | str | Iterable[str]
+
+
+@dataclass
+class TagResult:
+    """What a model says about one song.
+
+    taggram: (patches, tags) tag likelihoods in [0, 1], one row per patch.
+    tags: the label of each taggram column.
+    features: layer name -> array whose first axis is the patch.
+    """
+
+    taggram: np.ndarray
+    tags: list[str]
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def likelihoods(self) -> np.ndarray:
+        """Song-level likelihood of each tag, (tags,): the mean of the taggram over patches."""
+        return self.taggram.mean(axis=0)
+
+    def top(self, n: int = 3) -> list[str]:
+        """The n most likely tags, most likely first (ties broken as musicnn does)."""
+        return [self.tags[i] for i in self.likelihoods.argsort()[-n:][::-1]]
+
+
+class Tagger:
+    """One model, built and compiled once, for tagging many songs.
+
+    model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
+    batch_size: most patches run through the network at once. Batches are padded to
+    a power of two up to this size so that the graph is traced only a few times.
+    """
+
+    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise MusicnnError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 32")
+        weights = zoo.load_weights(model)
+        from . import networks  # Keras, and with it TensorFlow, is imported only once a model is needed
+
+        self.model_name = weights.name
+        self.architecture = weights.architecture
+        self.labels = list(weights.labels)
+        self.feature_names = networks.FEATURES[weights.architecture]
+        self.batch_size = int(batch_size)
+        self._network = networks.build_model(weights.architecture, weights.arrays)
+        self._runners = {}
+
+    def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
+            input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
+        """Tag one song: a path, a file object, or a waveform array with its sample rate `sr`.
+
+        input_length: seconds per patch (3, as the models were trained; VGG models take 3 only).
+        input_overlap: as in musicnn, the step between patch starts in seconds; False = input_length.
+        features: True for every layer, or the names of the layers to return.
+        """
+        n_frames = patch_frames(input_length)
+        step = step_frames(input_overlap, n_frames)
+        if self.architecture == "vgg" and input_length != 3:
+            raise MusicnnError(f"the VGG models take 3-s patches only, not input_length={input_length}; "
+                               "set input_length=3 or use a musicnn model")
+        names = self._feature_names(features)
+        patches = to_patches(log_mel(load_audio(source, sr)), n_frames, step)
+        outputs = self.predict(patches, names)
+        return TagResult(outputs.pop("taggram"), list(self.labels), outputs)
+
+    def predict(self, patches: np.ndarray, features: Iterable[str] = ()) -> dict[str, np.ndarray]:
+        """Run the network on log-mel patches (patches, frames, 96): "taggram" plus the named features."""
+        names = tuple(features)
+        runner = self._runner(names)
+        chunks = []
+        for start in range(0, len(patches), self.batch_size):
+            chunk = patches[start:start + self.batch_size]
+            padded_size = min(self.batch_size, 1 << (len(chunk) - 1).bit_length())
+            padded = np.zeros((padded_size, *chunk.shape[1:]), np.float32)
+            padded[:len(chunk)] = chunk
+            outputs = runner.predict_on_batch(padded)
+            chunks.append({name: np.asarray(value)[:len(chunk)] for name, value in outputs.items()})
+        return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in ("taggram", *names)}
+
+    def _feature_names(self, features: FeatureRequest) -> tuple[str, ...]:
+        if features is True:
+            return self.feature_names
+        if features is False or features is None:
+            return ()
+        names = (features,) if isinstance(features, str) else tuple(features)
+        unknown = [name for name in names if name not in self.feature_names]
+        if unknown:
+            raise MusicnnError(f"{self.model_name} has no feature {unknown[0]!r}; "
+                               f"choose from {', '.join(self.feature_names)}")
+        return names
+
+    def _runner(self, names: tuple[str, ...]):
+        """A compiled model with the taggram and the named features as outputs, built once per set."""
+        if names not in self._runners:
+            import keras
+
+            outputs = {name: self._network.output[name] for name in ("taggram", *names)}
+            runner = keras.Model(self._network.input, outputs)
+            # XLA measured slower on CPU; other backends (JAX, PyTorch on GPU) choose for themselves.
+            runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
+            self._runners[names] = runner
+        return self._runners[names]
