@@ -1,0 +1,34 @@
+from pathlib import Path
+
+from setuptools import setup
+
+README = Path(__file__).with_name("README.md").read_text(encoding="utf-8")
+
+setup(
+    name="musicnn_lite",
+    version="1.0.0",
+    description="Pretrained musicnn music-tagging models (MTT/MSD, musicnn and VGG) for current Python and Keras 3",
+    long_description=README,
+    long_description_content_type="text/markdown",
+    license="ISC",
+    python_requires=">=3.10",
+    # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
+    packages=["musicnn_lite", "musicnn_lite.weights"],
+    package_dir={"musicnn_lite.weights": "weights"},
+    package_data={"musicnn_lite.weights": ["*.npz", "LICENSE", "README.md"]},
+    install_requires=[
+        "tensorflow>=2.16",
+        "librosa>=0.10",
+        "numpy>=1.23",
+        "soundfile>=0.12",
+        "matplotlib>=3.5",
+        "tqdm>=4.60",
+    ],
+    extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1"]},
+    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
+    classifiers=[
+        "License :: OSI Approved :: ISC License (ISCL)",
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+    ],
+)
