@@ -45,8 +45,9 @@ def _decode(source: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, int]:
     if isinstance(source, (str, os.PathLike)):
         _check_readable(Path(source))
     try:
-        data, native_sr = soundfile.read(source, dtype="float32", always_2d=True)
-        return data.T, native_sr
+        # Read as librosa.load does: soundfile.read() seeks first, which changes mp3 decoding slightly.
+        with soundfile.SoundFile(source) as file:
+            return file.read(dtype="float32", always_2d=True).T, file.samplerate
     except soundfile.LibsndfileError as soundfile_error:
         if not isinstance(source, (str, os.PathLike)):
             raise MusicnnError(f"could not decode the file object as audio ({soundfile_error}); "
