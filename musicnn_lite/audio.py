@@ -5,6 +5,7 @@ resampling), which is how musicnn read audio and what its models were trained on
 """
 
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,7 +55,9 @@ def _decode(source: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, int]:
                                "pass wav, flac, ogg or mp3 data") from None
         reason = soundfile_error
     try:  # formats libsndfile lacks (m4a, wma, ...) go through librosa's fallback loader
-        data, native_sr = librosa.load(source, sr=None, mono=False, dtype=np.float32)
+        with warnings.catch_warnings():  # its deprecation notices are librosa's business, not the user's
+            warnings.simplefilter("ignore")
+            data, native_sr = librosa.load(source, sr=None, mono=False, dtype=np.float32)
         return np.atleast_2d(data), native_sr
     except Exception:
         raise MusicnnError(f"could not decode {source} as audio ({reason}); "
