@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -76,6 +76,21 @@ class Tagger:
         patches = to_patches(log_mel(load_audio(source, sr)), n_frames, step)
         outputs = self.predict(patches, names)
         return TagResult(outputs.pop("taggram"), list(self.labels), outputs)
+
+    def tag_many(self, sources: Iterable[AudioSource], input_length: float = 3,
+                 input_overlap: float | bool = False, features: FeatureRequest = False,
+                 jobs: int = 2) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
+        """Tag many songs; yields (source, result) in input order, each as soon as it is complete.
+
+        A song that fails yields (source, MusicnnError) in place of its result and the rest
+        go on. `jobs` is the number of decoding workers.
+        """
+        for source in sources:
+            try:
+                yield source, self.tag(source, input_length=input_length, input_overlap=input_overlap,
+                                       features=features)
+            except MusicnnError as error:
+                yield source, error
 
     def predict(self, patches: np.ndarray, features: Iterable[str] = ()) -> dict[str, np.ndarray]:
         """Run the network on log-mel patches (patches, frames, 96): "taggram" plus the named features."""
