@@ -28,6 +28,8 @@ def build_model(architecture: str, weights: dict[str, np.ndarray], n_frames: int
     """A Keras model for `architecture` ('musicnn' or 'vgg') with `weights` loaded."""
     build = {"musicnn": _musicnn, "vgg": _vgg}[architecture]
     model = build(lambda name: weights[f"{name}/kernel"].shape, n_frames)
+    if architecture == "musicnn":
+        weights = _fold_signs_into_front_end(weights)
     for layer in model.layers:
         if layer.weights:
             layer.set_weights([weights[f"{layer.name}/{variable.name}"] for variable in layer.weights])
@@ -38,9 +40,46 @@ def _batch_norm(name: str) -> layers.BatchNormalization:
     return layers.BatchNormalization(epsilon=1e-3, name=name)
 
 
-def _conv_relu_bn(x, filters: int, kernel: tuple[int, int], padding: str, name: str):
-    x = layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=f"{name}_conv")(x)
-    return _batch_norm(f"{name}_bn")(x)
+class FrequencyMaxReluBatchNorm(layers.Layer):
+    """ReLU, batch norm and max over frequency of a conv output, max first: (b, t, f, c) -> (b, t, c).
+
+    musicnn computes max_f(bn(relu(z))). Inference batch norm is a per-channel affine
+    map with slope sign(gamma), and ReLU is monotone, so for gamma >= 0 this equals
+    bn(relu(max_f z)), and for gamma < 0 it equals bn(relu(min_f z)) = bn(relu(-max_f(-z))).
+    `build_model` negates the kernel and bias of the gamma < 0 channels, so the layer
+    only needs a max and a sign: one pass over the largest tensors of the network
+    instead of four, with the same result.
+    """
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        for name in ("gamma", "beta", "moving_mean", "moving_variance"):
+            setattr(self, name, self.add_weight(shape=(input_shape[-1],), name=name, trainable=False))
+
+    def call(self, z):
+        sign = ops.where(self.gamma >= 0, 1.0, -1.0)
+        scale = self.gamma * ops.rsqrt(self.moving_variance + self.epsilon)
+        return ops.relu(sign * ops.max(z, axis=2)) * scale + (self.beta - self.moving_mean * scale)
+
+
+def _frequency_pooled_block(x, filters: int, kernel: tuple[int, int], padding: str, name: str):
+    """musicnn's front-end block, conv -> ReLU -> batch norm -> max over frequency: (b, t, c)."""
+    z = layers.Conv2D(filters, kernel, padding=padding, name=f"{name}_conv")(x)
+    return FrequencyMaxReluBatchNorm(name=f"{name}_bn")(z)
+
+
+def _fold_signs_into_front_end(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Negate the front-end conv channels whose batch-norm gamma is negative (see FrequencyMaxReluBatchNorm)."""
+    folded = dict(weights)
+    for name in [key.removesuffix("_conv/kernel") for key in weights if key.startswith(("timbral_", "temporal_"))
+                 and key.endswith("_conv/kernel")]:
+        sign = np.where(weights[f"{name}_bn/gamma"] >= 0, 1, -1).astype(np.float32)
+        folded[f"{name}_conv/kernel"] = weights[f"{name}_conv/kernel"] * sign
+        folded[f"{name}_conv/bias"] = weights[f"{name}_conv/bias"] * sign
+    return folded
 
 
 def _musicnn(kernel_shape, n_frames: int | None) -> keras.Model:
@@ -49,10 +88,10 @@ def _musicnn(kernel_shape, n_frames: int | None) -> keras.Model:
 
     # Front-end: timbral (7 x bands) and temporal (frames x 1) filters, each max-pooled over frequency.
     x_padded = layers.ZeroPadding2D(((3, 3), (0, 0)))(x)
-    timbral = [ops.max(_conv_relu_bn(x_padded, kernel_shape(f"timbral_{w}_conv")[-1], (7, w), "valid",
-                                     f"timbral_{w}"), axis=2) for w in _TIMBRAL_WIDTHS]
-    temporal = [ops.max(_conv_relu_bn(x, kernel_shape(f"temporal_{t}_conv")[-1], (t, 1), "same",
-                                      f"temporal_{t}"), axis=2) for t in _TEMPORAL_LENGTHS]
+    timbral = [_frequency_pooled_block(x_padded, kernel_shape(f"timbral_{w}_conv")[-1], (7, w), "valid",
+                                       f"timbral_{w}") for w in _TIMBRAL_WIDTHS]
+    temporal = [_frequency_pooled_block(x, kernel_shape(f"temporal_{t}_conv")[-1], (t, 1), "same",
+                                        f"temporal_{t}") for t in _TEMPORAL_LENGTHS]
     front = ops.concatenate(timbral + temporal, axis=-1)
 
     # Mid-end: three width-7 1-D convolutions over time, the last two residual.
