@@ -43,11 +43,16 @@ class Tagger:
     model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
     batch_size: most patches run through the network at once. Batches are padded to
     a power of two up to this size so that the graph is traced only a few times.
+    precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
+    about twice as fast on CPUs with AMX, taggram within about 1e-2 of float32).
     """
 
-    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32):
+    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32,
+                 precision: str = "float32"):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise MusicnnError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 32")
+        if precision not in ("float32", "bfloat16"):
+            raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
         from . import networks  # Keras, and with it TensorFlow, is imported only once a model is needed
 
@@ -56,7 +61,8 @@ class Tagger:
         self.labels = list(weights.labels)
         self.feature_names = networks.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
-        self._network = networks.build_model(weights.architecture, weights.arrays)
+        self.precision = precision
+        self._network = networks.build_model(weights.architecture, weights.arrays, precision)
         self._runners = {}
 
     def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
