@@ -46,7 +46,7 @@ class Tagger:
     batch_size: most patches run through the network at once. Batches are padded to
     a power of two up to this size so that the graph is traced only a few times.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
-    about twice as fast on CPUs with AMX, taggram within about 1e-2 of float32).
+    about twice as fast on CPUs with AMX; approximate, see the README).
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32,
