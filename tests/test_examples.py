@@ -1,0 +1,89 @@
+"""The scripts in examples/ and docs/, run as a user runs them, on the reference clips."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+
+from conftest import CLIPS, golden
+
+REPO = Path(__file__).resolve().parent.parent
+TESTED_SCRIPTS = {"tag_song.py", "tag_folder_to_csv.py", "save_taggram.py", "similar_songs.py"}
+
+
+def run_script(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)
+
+
+def song_level(clip: str) -> dict[str, float]:
+    """musicnn 0.1.0's song-level likelihood of each MTT_musicnn tag for a reference clip."""
+    reference = golden(clip, "MTT_musicnn")
+    return dict(zip(map(str, reference["tags"]), reference["taggram"].mean(axis=0).tolist()))
+
+
+def test_every_example_is_run_by_a_test():
+    assert {path.name for path in (REPO / "examples").glob("*.py")} == TESTED_SCRIPTS
+
+
+def test_tag_song_prints_the_top_tags_with_their_likelihoods(tmp_path):
+    done = run_script(REPO / "examples/tag_song.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = sorted(song_level("joram").items(), key=lambda item: -item[1])[:5]
+    printed = [line.split(maxsplit=1) for line in done.stdout.splitlines()]
+    assert [tag for _, tag in printed] == [tag for tag, _ in expected]
+    np.testing.assert_allclose([float(value) for value, _ in printed], [value for _, value in expected], atol=1e-3)
+
+
+def test_tag_folder_writes_a_csv_row_per_song_and_names_files_it_cannot_read(tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for path in CLIPS.values():
+        shutil.copy(path, folder)
+    (folder / "broken.mp3").write_bytes(b"not audio")
+    (folder / "notes.txt").write_text("not a song")
+    done = run_script(REPO / "examples/tag_folder_to_csv.py", str(folder), "--out", "tags.csv", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "broken.mp3" in done.stderr and "notes.txt" not in done.stderr
+    with open(tmp_path / "tags.csv", newline="", encoding="utf-8") as file:
+        header, *rows = list(csv.reader(file))
+    assert header[:2] == ["file", "top_tags"] and len(header) == 52
+    assert sorted(row[0] for row in rows) == sorted(path.name for path in CLIPS.values())
+    for clip, path in CLIPS.items():
+        row = next(row for row in rows if row[0] == path.name)
+        expected = song_level(clip)
+        np.testing.assert_allclose([float(value) for value in row[2:]], [expected[tag] for tag in header[2:]],
+                                   atol=1e-5)
+        assert row[1].split(";") == sorted(expected, key=lambda tag: -expected[tag])[:3]
+
+
+def test_save_taggram_writes_a_png_picture(tmp_path):
+    done = run_script(REPO / "examples/save_taggram.py", "--out", "taggram.png", "--overlap", "1.5", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    pixels = matplotlib.image.imread(tmp_path / "taggram.png")
+    assert pixels.shape[:2] == (970, 1400) and pixels.std() > 0.05
+
+
+def test_similar_songs_ranks_the_other_songs_electronic_before_blues(tmp_path):
+    done = run_script(REPO / "examples/similar_songs.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    assert CLIPS["joram"].name in header
+    ranked = [line.split(maxsplit=1) for line in lines]
+    assert [name for _, name in ranked] == [CLIPS["vibe_ace"].name, CLIPS["muddy"].name]
+    similarities = [float(value) for value, _ in ranked]
+    assert similarities == sorted(similarities, reverse=True) and all(-1 <= value <= 1 for value in similarities)
+
+
+def test_readme_figure_script_redraws_the_committed_picture(tmp_path):
+    done = run_script(REPO / "docs/make_figure.py", "--out", "taggram.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    drawn, committed = (matplotlib.image.imread(path) for path in (tmp_path / "taggram.png", REPO / "docs/taggram.png"))
+    assert drawn.shape == committed.shape
+    assert np.abs(drawn - committed).mean() < 0.01
