@@ -5,21 +5,46 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from conftest import CLIPS, golden
 
 REPO = Path(__file__).resolve().parent.parent
-TESTED_SCRIPTS = {"tag_song.py", "tag_folder_to_csv.py", "save_taggram.py", "similar_songs.py"}
+EXAMPLES = {"tag_song.py", "tag_folder_to_csv.py", "save_taggram.py", "similar_songs.py"}
 
 
-def run_script(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def run_script(script: str, *args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run a script of the repository in `cwd`; return how it ended and `cwd`, where it wrote its files."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=300)
+    done = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+    return done, cwd
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every script started at once, two at a time, each in a folder of its own: name -> Future of run_script.
+
+    A run spends most of its time importing TensorFlow and building a model on one core,
+    so two at a time use both cores of a small machine.
+    """
+    music = tmp_path_factory.mktemp("music")
+    for clip in ("joram", "muddy"):
+        shutil.copy(CLIPS[clip], music)
+    (music / "broken.mp3").write_bytes(b"not audio")
+    (music / "notes.txt").write_text("not a song")
+    jobs = {"tag_song": ["examples/tag_song.py"],
+            "tag_folder_to_csv": ["examples/tag_folder_to_csv.py", str(music), "--out", "tags.csv"],
+            "save_taggram": ["examples/save_taggram.py", "--out", "taggram.png", "--overlap", "1.5"],
+            "similar_songs": ["examples/similar_songs.py"],
+            "make_figure": ["docs/make_figure.py", "--out", "taggram.png"]}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {name: pool.submit(run_script, *args, cwd=tmp_path_factory.mktemp(name)) for name, args in jobs.items()}
 
 
 def song_level(clip: str) -> dict[str, float]:
@@ -29,11 +54,11 @@ def song_level(clip: str) -> dict[str, float]:
 
 
 def test_every_example_is_run_by_a_test():
-    assert {path.name for path in (REPO / "examples").glob("*.py")} == TESTED_SCRIPTS
+    assert {path.name for path in (REPO / "examples").glob("*.py")} == EXAMPLES
 
 
-def test_tag_song_prints_the_top_tags_with_their_likelihoods(tmp_path):
-    done = run_script(REPO / "examples/tag_song.py", cwd=tmp_path)
+def test_tag_song_prints_the_top_tags_with_their_likelihoods(runs):
+    done, _ = runs["tag_song"].result()
     assert done.returncode == 0, done.stderr
     expected = sorted(song_level("joram").items(), key=lambda item: -item[1])[:5]
     printed = [line.split(maxsplit=1) for line in done.stdout.splitlines()]
@@ -41,37 +66,31 @@ def test_tag_song_prints_the_top_tags_with_their_likelihoods(tmp_path):
     np.testing.assert_allclose([float(value) for value, _ in printed], [value for _, value in expected], atol=1e-3)
 
 
-def test_tag_folder_writes_a_csv_row_per_song_and_names_files_it_cannot_read(tmp_path):
-    folder = tmp_path / "music"
-    folder.mkdir()
-    for path in CLIPS.values():
-        shutil.copy(path, folder)
-    (folder / "broken.mp3").write_bytes(b"not audio")
-    (folder / "notes.txt").write_text("not a song")
-    done = run_script(REPO / "examples/tag_folder_to_csv.py", str(folder), "--out", "tags.csv", cwd=tmp_path)
+def test_tag_folder_writes_a_csv_row_per_song_and_names_files_it_cannot_read(runs):
+    done, folder = runs["tag_folder_to_csv"].result()
     assert done.returncode == 1
     assert "broken.mp3" in done.stderr and "notes.txt" not in done.stderr
-    with open(tmp_path / "tags.csv", newline="", encoding="utf-8") as file:
+    with open(folder / "tags.csv", newline="", encoding="utf-8") as file:
         header, *rows = list(csv.reader(file))
     assert header[:2] == ["file", "top_tags"] and len(header) == 52
-    assert sorted(row[0] for row in rows) == sorted(path.name for path in CLIPS.values())
-    for clip, path in CLIPS.items():
-        row = next(row for row in rows if row[0] == path.name)
+    assert sorted(row[0] for row in rows) == sorted([CLIPS["joram"].name, CLIPS["muddy"].name])
+    for clip in ("joram", "muddy"):
+        row = next(row for row in rows if row[0] == CLIPS[clip].name)
         expected = song_level(clip)
         np.testing.assert_allclose([float(value) for value in row[2:]], [expected[tag] for tag in header[2:]],
                                    atol=1e-5)
         assert row[1].split(";") == sorted(expected, key=lambda tag: -expected[tag])[:3]
 
 
-def test_save_taggram_writes_a_png_picture(tmp_path):
-    done = run_script(REPO / "examples/save_taggram.py", "--out", "taggram.png", "--overlap", "1.5", cwd=tmp_path)
+def test_save_taggram_writes_a_png_picture(runs):
+    done, folder = runs["save_taggram"].result()
     assert done.returncode == 0, done.stderr
-    pixels = matplotlib.image.imread(tmp_path / "taggram.png")
+    pixels = matplotlib.image.imread(folder / "taggram.png")
     assert pixels.shape[:2] == (970, 1400) and pixels.std() > 0.05
 
 
-def test_similar_songs_ranks_the_other_songs_electronic_before_blues(tmp_path):
-    done = run_script(REPO / "examples/similar_songs.py", cwd=tmp_path)
+def test_similar_songs_ranks_the_electronic_song_before_the_blues_one(runs):
+    done, _ = runs["similar_songs"].result()
     assert done.returncode == 0, done.stderr
     header, *lines = done.stdout.splitlines()
     assert CLIPS["joram"].name in header
@@ -81,9 +100,9 @@ def test_similar_songs_ranks_the_other_songs_electronic_before_blues(tmp_path):
     assert similarities == sorted(similarities, reverse=True) and all(-1 <= value <= 1 for value in similarities)
 
 
-def test_readme_figure_script_redraws_the_committed_picture(tmp_path):
-    done = run_script(REPO / "docs/make_figure.py", "--out", "taggram.png", cwd=tmp_path)
+def test_readme_figure_script_redraws_the_committed_picture(runs):
+    done, folder = runs["make_figure"].result()
     assert done.returncode == 0, done.stderr
-    drawn, committed = (matplotlib.image.imread(path) for path in (tmp_path / "taggram.png", REPO / "docs/taggram.png"))
+    drawn, committed = (matplotlib.image.imread(path) for path in (folder / "taggram.png", REPO / "docs/taggram.png"))
     assert drawn.shape == committed.shape
     assert np.abs(drawn - committed).mean() < 0.01
