@@ -2,8 +2,9 @@
 
     python examples/similar_songs.py my_song.mp3 music/ --top 10
 
-A song's embedding is the mean over its patches of a layer's output (penultimate: 200
-values per patch); songs are compared by the cosine similarity of their embeddings.
+A song's embedding is the mean over its patches of one layer's output (by default
+penultimate, 200 values per patch, of MSD_musicnn, whose tags are mostly genres); songs
+are compared by the cosine similarity of their embeddings.
 """
 
 import argparse
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from musicnn_lite import MusicnnError, Tagger
+from musicnn_lite import MusicnnError, Tagger, TagResult
 
-EXAMPLE_FOLDER = Path(__file__).resolve().parent.parent / "tests/data/audio"
+REFERENCE_CLIPS = Path(__file__).resolve().parent.parent / "tests/data/audio"
+EXAMPLE_SONG = REFERENCE_CLIPS / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".aif", ".aiff"}
 
 
-def embedding(result, feature: str) -> np.ndarray:
+def embedding(result: TagResult, feature: str) -> np.ndarray:
     """Unit-length song embedding: the feature's mean over patches, flattened."""
     mean = result.features[feature].mean(axis=0).ravel()
     return mean / np.linalg.norm(mean)
@@ -25,11 +27,10 @@ def embedding(result, feature: str) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Rank the songs in a folder by similarity to one song.")
-    parser.add_argument("song", nargs="?", type=Path, default=EXAMPLE_FOLDER / "joram-moments_of_clarity-08-solipsism-59-88.mp3",
-                        help="the song to match (default: %(default)s)")
-    parser.add_argument("folder", nargs="?", type=Path, default=EXAMPLE_FOLDER, help="songs to rank (default: %(default)s)")
+    parser.add_argument("song", nargs="?", type=Path, default=EXAMPLE_SONG, help="song to match (default: a test clip)")
+    parser.add_argument("folder", nargs="?", type=Path, default=REFERENCE_CLIPS, help="(default: the test clips)")
     parser.add_argument("--model", default="MSD_musicnn", help="(default: %(default)s)")
-    parser.add_argument("--feature", default="penultimate", help="layer to embed with, e.g. max_pool (default: %(default)s)")
+    parser.add_argument("--feature", default="penultimate", help="layer, e.g. max_pool (default: %(default)s)")
     parser.add_argument("--top", type=int, default=10, help="how many songs to list (default: %(default)s)")
     args = parser.parse_args()
     if not args.folder.is_dir():

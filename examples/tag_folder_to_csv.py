@@ -13,15 +13,16 @@ from pathlib import Path
 
 from musicnn_lite import BUNDLED_MODELS, MusicnnError, Tagger
 
-EXAMPLE_FOLDER = Path(__file__).resolve().parent.parent / "tests/data/audio"
+REFERENCE_CLIPS = Path(__file__).resolve().parent.parent / "tests/data/audio"
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".aif", ".aiff"}
+MODEL_HELP = f"{', '.join(BUNDLED_MODELS)}, or a converted weights file (default: %(default)s)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Tag every audio file in a folder into a CSV file.")
-    parser.add_argument("folder", nargs="?", type=Path, default=EXAMPLE_FOLDER, help="(default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("tags.csv"), help="CSV file to write (default: %(default)s)")
-    parser.add_argument("--model", default="MTT_musicnn", help=f"one of {', '.join(BUNDLED_MODELS)} (default: %(default)s)")
+    parser.add_argument("folder", nargs="?", type=Path, default=REFERENCE_CLIPS, help="(default: the test clips)")
+    parser.add_argument("--out", type=Path, default=Path("tags.csv"), help="CSV file (default: %(default)s)")
+    parser.add_argument("--model", default="MTT_musicnn", help=MODEL_HELP)
     args = parser.parse_args()
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder; pass the folder that holds your audio files")

@@ -12,7 +12,8 @@ headless (Agg) and in notebooks, where a new figure shows itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
 FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE  # 16 ms between spectrogram frames
 ROW_INCHES = 0.17  # height of one tag row in a new figure: room for a default-size label
 TOP_COLOR, OTHER_COLOR = "tab:orange", "tab:blue"
-
-
-def patch_starts(n_patches: int, input_length: float = 3, input_overlap: float | bool = False) -> np.ndarray:
-    """Start of each taggram row in seconds, (n_patches,): patch i starts at i * step.
-
-    The step is musicnn's `input_overlap` (or one patch when False) rounded to whole
-    16-ms spectrogram frames, as the patches were cut.
-    """
-    step = step_frames(input_overlap, patch_frames(input_length))
-    return np.arange(n_patches) * step * FRAME_SECONDS
 
 
 def plot_taggram(taggram: np.ndarray, tags: Sequence[str], input_length: float = 3,
@@ -102,7 +93,7 @@ def plot_feature(feature: np.ndarray, name: str | None = None, patch: int | None
     """
     feature = np.asarray(feature)
     label = name or "feature"
-    if feature.ndim not in (2, 3, 4) or feature.shape[0] == 0 or feature.size == 0:
+    if feature.ndim not in (2, 3, 4) or feature.size == 0:
         raise MusicnnError(f"{label} has shape {feature.shape}; pass one entry of extractor's features dict, "
                            "with the patch on the first axis, e.g. features['penultimate']")
     if patch is not None and (isinstance(patch, bool) or not isinstance(patch, (int, np.integer))
@@ -111,31 +102,21 @@ def plot_feature(feature: np.ndarray, name: str | None = None, patch: int | None
                            "or None for the mean over patches")
     if ax is None:
         ax = _new_axes(width=8, height=4.5)
-    chosen = f"patch {patch}" if patch is not None else f"mean of {len(feature)} patches"
     if feature.ndim == 2 and patch is not None:
         ax.plot(feature[patch], linewidth=0.8)
-        ax.set_xlabel("dimension")
-        ax.set_ylabel("activation")
-        ax.set_xlim(0, feature.shape[1] - 1)
+        ax.set(xlabel="dimension", ylabel="activation", xlim=(0, feature.shape[1] - 1))
+        shown = f"patch {patch}"
+    elif feature.ndim == 2:
+        _draw_image(ax, feature.T, xlabel="patch", ylabel="dimension")
+        shown = "all patches"
     else:
-        if feature.ndim == 2:
-            image, xlabel, ylabel, chosen = feature.T, "patch", "dimension", "all patches"
-        else:
-            image = feature[patch] if patch is not None else feature.mean(axis=0)
-            xlabel, ylabel = "time step", "channel"
-            if image.ndim == 3:
-                image, ylabel = image.mean(axis=-1), f"frequency (mean of {image.shape[-1]} channels)"
-            image = image.T
-        low, high = np.percentile(image, [1, 99])  # a few large values would wash out the rest
-        shown = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
-                          vmin=low, vmax=max(high, low + 1e-6))
-        ax.figure.colorbar(shown, ax=ax, label="activation", pad=0.02, aspect=30, extend="both")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{label} ({' × '.join(map(str, feature.shape[1:]))} per patch), {chosen}")
+        maps = feature[patch] if patch is not None else feature.mean(axis=0)
+        ylabel = "channel"
+        if maps.ndim == 3:  # VGG: (time, frequency, channels)
+            maps, ylabel = maps.mean(axis=-1), f"frequency (mean of {maps.shape[-1]} channels)"
+        _draw_image(ax, maps.T, xlabel="time step", ylabel=ylabel)
+        shown = f"patch {patch}" if patch is not None else f"mean of {len(feature)} patches"
+    ax.set_title(f"{label} ({' × '.join(map(str, feature.shape[1:]))} per patch), {shown}")
     return ax
 
 
@@ -149,10 +130,25 @@ def _check_taggram(taggram: np.ndarray, tags: Sequence[str]) -> np.ndarray:
 
 def _time_edges(n_patches: int, input_length: float, input_overlap: float | bool) -> np.ndarray:
     """Where each taggram column begins and ends in seconds, (n_patches + 1,)."""
-    starts = patch_starts(n_patches, input_length, input_overlap)
-    length = patch_frames(input_length) * FRAME_SECONDS
-    step = step_frames(input_overlap, patch_frames(input_length)) * FRAME_SECONDS
+    n_frames = patch_frames(input_length)
+    length, step = n_frames * FRAME_SECONDS, step_frames(input_overlap, n_frames) * FRAME_SECONDS
+    starts = np.arange(n_patches) * step
     return np.concatenate([[0.0], starts[:-1] + (length + step) / 2, [starts[-1] + length]])
+
+
+def _draw_image(ax: Axes, image: np.ndarray, xlabel: str, ylabel: str) -> None:
+    """image (rows, columns) with row 0 at the bottom, a colour bar, and whole-number column ticks.
+
+    Colours span the 1st to 99th percentile: a few large activations would wash out the rest.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    low, high = np.percentile(image, [1, 99])
+    shown = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
+                      vmin=low, vmax=max(high, low + 1e-6))
+    ax.figure.colorbar(shown, ax=ax, label="activation", pad=0.02, aspect=30, extend="both")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _new_axes(width: float, n_rows: int | None = None, height: float | None = None) -> Axes:
