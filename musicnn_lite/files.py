@@ -18,12 +18,17 @@ def audio_files(paths: list[str]) -> list[str]:
     """
     found = {}
     for path in paths:
-        matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) and not os.path.exists(path) \
-            else [path]
-        for match in matches or [path]:
+        for match in _matches(path):
             for file in _walk(match) if os.path.isdir(match) else [match]:
                 found.setdefault(os.path.abspath(file), os.path.normpath(file))
     return list(found.values())
+
+
+def _matches(path: str) -> list[str]:
+    """What a glob pattern matches, sorted; `path` itself if it exists, is no pattern or matches nothing."""
+    if os.path.exists(path) or not any(char in path for char in "*?["):
+        return [path]
+    return sorted(glob.glob(path, recursive=True)) or [path]
 
 
 def _walk(folder: str) -> list[str]:

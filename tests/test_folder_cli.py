@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from musicnn_lite import MusicnnError, Tagger, cli, tagger as tagger_module
+from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
 from musicnn_lite.files import audio_files
 from musicnn_lite.outputs import open_writer
 
@@ -161,6 +161,26 @@ def test_a_partial_last_record_is_cut_off_and_its_file_tagged_again(tmp_path, su
     else:
         paths = [record["path"] for record in read_jsonl(out)]
     assert paths == [str(clips[0]), str(clips[1])]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_every_cut_of_a_result_file_resumes_to_its_whole_records(tmp_path, suffix):
+    labels = ["rock", "slow", "piano"]
+    result = TagResult(np.array([[0.1, 0.5, 0.2], [0.3, 0.1, 0.4]], np.float32), labels)
+    records = [("a.wav", result), ('line\nbreak, "quoted".wav', result), ("bad.wav", MusicnnError("cannot\nread"))]
+    out = tmp_path / f"out{suffix}"
+    with open_writer(out, "MTT_musicnn", labels) as writer:
+        ends = [out.stat().st_size]  # where the header (if any) ends, then where each record ends
+        for name, outcome in records:
+            writer.write(name, outcome)
+            ends.append(out.stat().st_size)
+    whole = out.read_bytes()
+    for cut in range(len(whole) + 1):
+        out.write_bytes(whole[:cut])
+        kept = sum(end <= cut for end in ends[1:])
+        with open_writer(out, "MTT_musicnn", labels, resume=True) as writer:
+            assert list(writer.done) == [name for name, _ in records[:kept]]
+        assert out.read_bytes() == whole[:ends[kept]]
 
 
 def test_resume_refuses_a_file_that_another_model_wrote(tmp_path, capsys):
