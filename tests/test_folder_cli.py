@@ -46,6 +46,12 @@ def expected(path: Path, features=()):
     return shared_tagger("MTT_musicnn", batch_size=32).tag(path, features=list(features))
 
 
+def assert_close(actual, wanted) -> None:
+    """Equal up to float32 noise (tag_many batches songs together): within 1e-4 of the largest magnitude."""
+    wanted = np.asarray(wanted)
+    np.testing.assert_allclose(np.asarray(actual, np.float32), wanted, rtol=0, atol=1e-4 * np.abs(wanted).max())
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -78,7 +84,7 @@ def test_good_files_are_tagged_and_every_bad_one_is_listed(tmp_path, capsys):
         row, result = by_path[str(path)], expected(path)
         assert (row["model"], row["status"], row["error"]) == ("MTT_musicnn", "ok", "")
         assert row["top_tags"].split(";") == result.top(4)
-        np.testing.assert_allclose([float(row[tag]) for tag in labels], result.likelihoods, rtol=1e-5, atol=1e-7)
+        assert_close([float(row[tag]) for tag in labels], result.likelihoods)
     errors = capsys.readouterr().err.strip().splitlines()
     for name, reason in (("garbage.mp3", "could not decode"), ("empty.wav", "is empty")):
         row = by_path[str(tmp_path / "music" / name)]
@@ -97,11 +103,9 @@ def test_jsonl_records_hold_likelihoods_top_tags_and_song_level_features(tmp_pat
         result = expected(path, ["max_pool", "cnn1"])
         assert record["status"] == "ok" and record["top_tags"] == result.top(3)
         assert list(record["likelihoods"]) == result.tags
-        np.testing.assert_allclose(list(record["likelihoods"].values()), result.likelihoods, rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(record["features"]["max_pool"], result.features["max_pool"].mean(axis=0),
-                                   rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(record["features"]["cnn1"], result.features["cnn1"].mean(axis=(0, 1)),
-                                   rtol=1e-5, atol=1e-5)
+        assert_close(list(record["likelihoods"].values()), result.likelihoods)
+        assert_close(record["features"]["max_pool"], result.features["max_pool"].mean(axis=0))
+        assert_close(record["features"]["cnn1"], result.features["cnn1"].mean(axis=(0, 1)))
 
 
 def test_npz_holds_each_files_taggram_and_features(tmp_path):
@@ -118,9 +122,8 @@ def test_npz_holds_each_files_taggram_and_features(tmp_path):
                                                 "0/penultimate", "2/taggram", "2/penultimate"])
         for index, path in ((0, clips[0]), (2, clips[1])):
             result = expected(path, ["penultimate"])
-            np.testing.assert_allclose(archive[f"{index}/taggram"], result.taggram, rtol=1e-5, atol=1e-7)
-            np.testing.assert_allclose(archive[f"{index}/penultimate"], result.features["penultimate"],
-                                       rtol=1e-5, atol=1e-5)
+            assert_close(archive[f"{index}/taggram"], result.taggram)
+            assert_close(archive[f"{index}/penultimate"], result.features["penultimate"])
     assert not (tmp_path / "out.npz.parts").exists()
 
 
@@ -206,7 +209,7 @@ def test_npz_resume_packs_the_parts_of_an_interrupted_run_with_the_rest(tmp_path
     with np.load(out) as archive:
         assert archive["paths"].tolist() == [str(path) for path in clips]
         for index, path in enumerate(clips):
-            np.testing.assert_allclose(archive[f"{index}/taggram"], expected(path).taggram, rtol=1e-5, atol=1e-7)
+            assert_close(archive[f"{index}/taggram"], expected(path).taggram)
     assert not (tmp_path / "out.npz.parts").exists()
 
 
