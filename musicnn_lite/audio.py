@@ -4,18 +4,21 @@ Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
 resampling), which is how musicnn read audio and what its models were trained on.
 """
 
+import math
 import os
 import warnings
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import librosa
 import numpy as np
 import soundfile
+import soxr
 
 from .errors import MusicnnError
 
 SAMPLE_RATE = 16000
+BLOCK_SECONDS = 30  # decoded per step: a long file never sits in memory whole
 AudioSource = str | os.PathLike | BinaryIO | np.ndarray
 
 
@@ -25,43 +28,97 @@ def load_audio(source: AudioSource, sr: float | None = None) -> np.ndarray:
     `sr` is the sample rate of an array source, in Hz; it is required for arrays and
     must be left out for files, whose header says it.
     """
+    return np.concatenate(list(stream_audio(source, sr)))
+
+
+def stream_audio(source: AudioSource, sr: float | None = None,
+                 block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """The waveform of `load_audio` as consecutive 16-kHz mono float32 blocks.
+
+    Files are decoded `block_seconds` at a time and resampled with a streaming soxr
+    resampler, whose output equals librosa's one-shot soxr_hq resampling sample for sample.
+    """
     if isinstance(source, np.ndarray):
         if sr is None:
             raise MusicnnError("a waveform array needs its sample rate: pass sr=, e.g. sr=44100")
-        samples, native_sr = _array_to_channels_first(source), _check_sample_rate(sr)
+        native_sr, blocks = _check_sample_rate(sr), iter([_array_to_channels_first(source)])
         name = "the waveform array"
     else:
         if sr is not None:
             raise MusicnnError("sr= is only for waveform arrays; a file's sample rate is read from the file")
-        samples, native_sr = _decode(source)
+        native_sr, blocks = _decode_blocks(source, block_seconds)
         name = str(source) if isinstance(source, (str, os.PathLike)) else "the file object"
-    if samples.shape[-1] == 0:
+    mono = (librosa.to_mono(block) for block in blocks)
+    samples = 0
+    for block in _resample(mono, native_sr):
+        samples += len(block)
+        yield block
+    if samples == 0:
         raise MusicnnError(f"{name} holds no audio samples; pass audio at least one sample long")
-    mono = librosa.to_mono(samples)
-    return librosa.resample(mono, orig_sr=native_sr, target_sr=SAMPLE_RATE)
 
 
-def _decode(source: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, int]:
-    """(channels, samples) float32 and the native sample rate of an audio file."""
+def _resample(blocks: Iterator[np.ndarray], native_sr: int) -> Iterator[np.ndarray]:
+    """Blocks resampled to 16 kHz as `librosa.resample(y, orig_sr=native_sr, target_sr=16000)` would.
+
+    Like librosa, the total length is fixed to ceil(samples * 16000 / native_sr); the
+    last block is held back so that the fix can reach it.
+    """
+    if native_sr == SAMPLE_RATE:
+        yield from blocks
+        return
+    stream = soxr.ResampleStream(native_sr, SAMPLE_RATE, 1, dtype="float32", quality="soxr_hq")
+    held, samples_in, samples_out = np.zeros(0, np.float32), 0, 0
+    for block in blocks:
+        samples_in += len(block)
+        resampled = stream.resample_chunk(block)
+        if len(resampled):
+            if len(held):
+                yield held
+            samples_out += len(held)
+            held = resampled
+    tail = np.concatenate([held, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
+    wanted = math.ceil(samples_in * SAMPLE_RATE / native_sr) - samples_out
+    yield np.pad(tail[:wanted], (0, max(0, wanted - len(tail))))
+
+
+def _decode_blocks(source: str | os.PathLike | BinaryIO, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
+    """The native sample rate of an audio file and its (channels, samples) float32 blocks."""
     if isinstance(source, (str, os.PathLike)):
         _check_readable(Path(source))
     try:
-        # Read as librosa.load does: soundfile.read() seeks first, which changes mp3 decoding slightly.
-        with soundfile.SoundFile(source) as file:
-            return file.read(dtype="float32", always_2d=True).T, file.samplerate
+        file = soundfile.SoundFile(source)
     except soundfile.LibsndfileError as soundfile_error:
         if not isinstance(source, (str, os.PathLike)):
             raise MusicnnError(f"could not decode the file object as audio ({soundfile_error}); "
                                "pass wav, flac, ogg or mp3 data") from None
-        reason = soundfile_error
-    try:  # formats libsndfile lacks (m4a, wma, ...) go through librosa's fallback loader
+        return _fallback_decode(source, soundfile_error)
+    return file.samplerate, _read_blocks(file, source, max(1, int(block_seconds * file.samplerate)))
+
+
+def _read_blocks(file: soundfile.SoundFile, source, block_frames: int) -> Iterator[np.ndarray]:
+    # Read on from the start, as librosa.load does: seeking first changes mp3 decoding slightly.
+    with file:
+        while True:
+            try:
+                block = file.read(block_frames, dtype="float32", always_2d=True)
+            except soundfile.LibsndfileError as error:
+                raise MusicnnError(f"could not decode {source} past sample {file.tell()} ({error}); "
+                                   "the file may be truncated or corrupt") from None
+            if not len(block):
+                return
+            yield block.T
+
+
+def _fallback_decode(source: str | os.PathLike, reason: Exception) -> tuple[int, Iterator[np.ndarray]]:
+    """Formats libsndfile lacks (m4a, wma, ...) go whole through librosa's fallback loader."""
+    try:
         with warnings.catch_warnings():  # its deprecation notices are librosa's business, not the user's
             warnings.simplefilter("ignore")
             data, native_sr = librosa.load(source, sr=None, mono=False, dtype=np.float32)
-        return np.atleast_2d(data), native_sr
     except Exception:
         raise MusicnnError(f"could not decode {source} as audio ({reason}); "
                            "convert it to wav, flac, ogg or mp3 and try again") from None
+    return native_sr, iter([np.atleast_2d(data)])
 
 
 def _check_readable(path: Path) -> None:

@@ -1,5 +1,8 @@
 """Log-mel spectrogram and 3-s patches, exactly as musicnn computed them for training."""
 
+import functools
+from typing import Iterable, Iterator
+
 import librosa
 import numpy as np
 
@@ -13,16 +16,51 @@ PATCH_SECONDS = 3.0
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
-    """log10(1 + 10000 * mel) of a 16 kHz waveform, shape (frames, 96), float32.
+    """log10(1 + 10000 * mel) of a whole 16 kHz waveform, shape (frames, 96), float32."""
+    return np.concatenate(list(stream_log_mel([audio])))
 
-    The mel power is rounded to float16 first because the models were trained on
-    float16 spectrograms; the log is then taken in float32 (in float16,
+
+def stream_log_mel(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The log-mel spectrogram of consecutive 16 kHz waveform blocks, as consecutive frame blocks.
+
+    Frames are those of `librosa.feature.melspectrogram(y, sr=16000, hop_length=256,
+    n_fft=512, n_mels=96)` (centred, zero-padded by 256 samples at both ends), whatever
+    the block boundaries. The mel power is rounded to float16 because the models were
+    trained on float16 spectrograms; the log is then taken in float32 (in float16,
     10000 * mel overflows to inf under numpy 2's casting rules).
     """
-    mel = librosa.feature.melspectrogram(
-        y=audio, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_fft=N_FFT, n_mels=N_MELS).T
-    mel = mel.astype(np.float16).astype(np.float32)
-    return np.log10(10000 * mel + 1)
+    pending = np.zeros(N_FFT // 2, np.float32)
+    for block in blocks:
+        pending = np.concatenate([pending, block])
+        pending, frames = _take_frames(pending)
+        if len(frames):
+            yield frames
+    _, frames = _take_frames(np.concatenate([pending, np.zeros(N_FFT // 2, np.float32)]))
+    if len(frames):
+        yield frames
+
+
+def _take_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel frames of every whole window in `samples`, and the samples the next frame needs."""
+    count = (len(samples) - N_FFT) // HOP_LENGTH + 1 if len(samples) >= N_FFT else 0
+    windows = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[:count * HOP_LENGTH:HOP_LENGTH]
+    # As librosa: the float64 Hann window makes the FFT float64; the spectrum is kept as complex64.
+    spectrum = np.fft.rfft(windows * _hann_window(), axis=-1).astype(np.complex64)
+    power = np.abs(spectrum) ** 2
+    # The mel projection sums in float64 so that the result does not depend on block sizes.
+    mel = (power.astype(np.float64) @ _mel_basis().T).astype(np.float32)
+    log_mel = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+    return samples[count * HOP_LENGTH:], log_mel
+
+
+@functools.cache
+def _hann_window() -> np.ndarray:
+    return librosa.filters.get_window("hann", N_FFT, fftbins=True)
+
+
+@functools.cache
+def _mel_basis() -> np.ndarray:
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float64)
 
 
 def patch_frames(input_length: float) -> int:
@@ -48,15 +86,32 @@ def step_frames(input_overlap: float | bool | None, n_frames: int) -> int:
 
 
 def to_patches(spectrogram: np.ndarray, n_frames: int, step: int) -> np.ndarray:
-    """Patches of `n_frames` starting every `step` frames, shape (patches, n_frames, 96).
+    """Patches of a whole spectrogram, shape (patches, n_frames, 96); see `stream_patches`."""
+    return np.concatenate(list(stream_patches([spectrogram], n_frames, step)))
 
-    As in musicnn, the tail shorter than a patch is dropped. A spectrogram shorter
-    than one patch is repeat-padded to one patch, as the models saw in training.
+
+def stream_patches(spectra: Iterable[np.ndarray], n_frames: int, step: int) -> Iterator[np.ndarray]:
+    """Patches of `n_frames` frames starting every `step` frames, from consecutive spectrogram blocks.
+
+    Yields arrays of shape (patches, n_frames, 96). As in musicnn, the tail shorter than
+    a patch is dropped. A spectrogram shorter than one patch is repeat-padded to one
+    patch, as the models saw in training.
     """
-    if spectrogram.shape[0] < n_frames:
-        spectrogram = spectrogram[np.arange(n_frames) % spectrogram.shape[0]]
-    windows = np.lib.stride_tricks.sliding_window_view(spectrogram, n_frames, axis=0)[::step]
-    return np.ascontiguousarray(windows.transpose(0, 2, 1))
+    pending = np.zeros((0, N_MELS), np.float32)
+    next_start = 0  # index in `pending` of the next patch's first frame
+    any_patch = False
+    for block in spectra:
+        pending = np.concatenate([pending, block])
+        if len(pending) >= next_start + n_frames:
+            count = (len(pending) - next_start - n_frames) // step + 1
+            windows = np.lib.stride_tricks.sliding_window_view(pending[next_start:], n_frames, axis=0)
+            yield np.ascontiguousarray(windows[:count * step:step].transpose(0, 2, 1))
+            next_start += count * step
+            any_patch = True
+        done = min(next_start, len(pending))
+        pending, next_start = pending[done:], next_start - done
+    if not any_patch:  # the whole song is shorter than one patch
+        yield pending[np.arange(n_frames) % len(pending)][np.newaxis]
 
 
 def _check_seconds(name: str, value: float) -> None:

@@ -1,15 +1,17 @@
 """Tagger: a model loaded and compiled once, applied to any number of songs."""
 
 import os
+import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from . import zoo
-from .audio import AudioSource, load_audio
+from .audio import AudioSource, stream_audio
+from .batch import run_songs
 from .errors import MusicnnError
-from .spectrum import log_mel, patch_frames, step_frames, to_patches
+from .spectrum import patch_frames, step_frames, stream_log_mel, stream_patches
 
 FeatureRequest = bool | str | Iterable[str]
 
@@ -43,11 +45,16 @@ class Tagger:
     model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
     batch_size: most patches run through the network at once. Batches are padded to
     a power of two up to this size so that the graph is traced only a few times.
+    precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
+    about twice as fast on CPUs with AMX; approximate, see the README).
     """
 
-    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32):
+    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32,
+                 precision: str = "float32"):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise MusicnnError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 32")
+        if precision not in ("float32", "bfloat16"):
+            raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
         from . import networks  # Keras, and with it TensorFlow, is imported only once a model is needed
 
@@ -56,8 +63,10 @@ class Tagger:
         self.labels = list(weights.labels)
         self.feature_names = networks.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
-        self._network = networks.build_model(weights.architecture, weights.arrays)
+        self.precision = precision
+        self._network = networks.build_model(weights.architecture, weights.arrays, precision)
         self._runners = {}
+        self._lock = threading.Lock()
 
     def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
             input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
@@ -67,44 +76,63 @@ class Tagger:
         input_overlap: as in musicnn, the step between patch starts in seconds; False = input_length.
         features: True for every layer, or the names of the layers to return.
         """
-        n_frames = patch_frames(input_length)
-        step = step_frames(input_overlap, n_frames)
-        if self.architecture == "vgg" and input_length != 3:
-            raise MusicnnError(f"the VGG models take 3-s patches only, not input_length={input_length}; "
-                               "set input_length=3 or use a musicnn model")
-        names = self._feature_names(features)
-        patches = to_patches(log_mel(load_audio(source, sr)), n_frames, step)
-        outputs = self.predict(patches, names)
-        return TagResult(outputs.pop("taggram"), list(self.labels), outputs)
+        (_, result), = self._tag_songs([(source, source, sr)], input_length, input_overlap, features, jobs=1)
+        if isinstance(result, MusicnnError):
+            raise result
+        return result
 
     def tag_many(self, sources: Iterable[AudioSource], input_length: float = 3,
                  input_overlap: float | bool = False, features: FeatureRequest = False,
                  jobs: int = 2) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
         """Tag many songs; yields (source, result) in input order, each as soon as it is complete.
 
-        A song that fails yields (source, MusicnnError) in place of its result and the rest
-        go on. `jobs` is the number of decoding workers.
+        A source is a path, a file object, or a (waveform array, sample rate) pair. Songs are decoded on `jobs` worker threads while the network runs, and patches of
+        consecutive songs share batches. A song that fails yields (source, MusicnnError)
+        in place of its result and the rest go on.
         """
-        for source in sources:
-            try:
-                yield source, self.tag(source, input_length=input_length, input_overlap=input_overlap,
-                                       features=features)
-            except MusicnnError as error:
-                yield source, error
+        if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+            raise MusicnnError(f"jobs={jobs!r} must be a positive whole number of decoding threads, e.g. 2")
+        songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
+        return self._tag_songs(songs, input_length, input_overlap, features, int(jobs))
 
     def predict(self, patches: np.ndarray, features: Iterable[str] = ()) -> dict[str, np.ndarray]:
         """Run the network on log-mel patches (patches, frames, 96): "taggram" plus the named features."""
         names = tuple(features)
-        runner = self._runner(names)
-        chunks = []
-        for start in range(0, len(patches), self.batch_size):
-            chunk = patches[start:start + self.batch_size]
-            padded_size = min(self.batch_size, 1 << (len(chunk) - 1).bit_length())
-            padded = np.zeros((padded_size, *chunk.shape[1:]), np.float32)
-            padded[:len(chunk)] = chunk
-            outputs = runner.predict_on_batch(padded)
-            chunks.append({name: np.asarray(value)[:len(chunk)] for name, value in outputs.items()})
+        chunks = [self._run_batch(patches[start:start + self.batch_size], names)
+                  for start in range(0, len(patches), self.batch_size)]
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in ("taggram", *names)}
+
+    def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], input_length: float,
+                   input_overlap: float | bool, features: FeatureRequest,
+                   jobs: int) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
+        n_frames = patch_frames(input_length)
+        step = step_frames(input_overlap, n_frames)
+        if self.architecture == "vgg" and input_length != 3:
+            raise MusicnnError(f"the VGG models take 3-s patches only, not input_length={input_length}; "
+                               "set input_length=3 or use a musicnn model")
+        names = self._feature_names(features)
+
+        def patch_source(source: AudioSource, sr: float | None):
+            return lambda: stream_patches(stream_log_mel(stream_audio(source, sr)), n_frames, step)
+
+        return self._results(run_songs(((key, patch_source(source, sr)) for key, source, sr in songs),
+                                       lambda batch: self._run_batch(batch, names), self.batch_size, jobs))
+
+    def _results(self, outputs: Iterator) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
+        for source, output in outputs:
+            if isinstance(output, MusicnnError):
+                yield source, output
+            else:
+                yield source, TagResult(output.pop("taggram"), list(self.labels), output)
+
+    def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Network outputs for at most batch_size patches, padded to a power of two (few traced shapes)."""
+        padded = np.zeros((min(self.batch_size, 1 << (len(patches) - 1).bit_length()), *patches.shape[1:]),
+                          np.float32)
+        padded[:len(patches)] = patches
+        with self._lock:  # one network call at a time: a Tagger may be shared by threads
+            outputs = self._runner(names).predict_on_batch(padded)
+        return {name: np.asarray(value)[:len(patches)] for name, value in outputs.items()}
 
     def _feature_names(self, features: FeatureRequest) -> tuple[str, ...]:
         if features is True:
