@@ -86,12 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_options(tagger, args)
         writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
             if args.output else None
+        with writer or contextlib.nullcontext():
+            return _tag_files(tagger, audio_files(args.paths), writer, args)
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    try:
-        with writer or contextlib.nullcontext():
-            return _tag_files(tagger, audio_files(args.paths), writer, args)
     except KeyboardInterrupt:
         again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
         print(f"interrupted{again}", file=sys.stderr)
