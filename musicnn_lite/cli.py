@@ -5,16 +5,22 @@ and `--list-models` answer without importing TensorFlow. Errors a user can fix p
 line on stderr, no traceback; a file that fails is reported and the others are tagged.
 """
 
+from __future__ import annotations
+
 import argparse
 import contextlib
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from .errors import MusicnnError
 from .files import audio_files
-from .outputs import FORMATS, musicnn_tags_line, open_writer, top_tags_text
+from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
 from .zoo import BUNDLED_MODELS
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _check_options(tagger, args: argparse.Namespace) -> None:
+def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:
     """Raise MusicnnError for a bad --topN, --length, --overlap or --features before any file is read."""
     import numpy as np
 
@@ -106,11 +112,11 @@ def _check_options(tagger, args: argparse.Namespace) -> None:
     if not 1 <= args.topN <= len(tagger.labels):
         raise MusicnnError(f"--topN {args.topN} must be a whole number from 1 to {len(tagger.labels)}")
     # One second of silence goes through exactly the checks every file would.
-    tagger.tag(np.zeros(SAMPLE_RATE, np.float32), sr=SAMPLE_RATE, input_length=args.length, input_overlap=args.overlap,
-               features=args.features)
+    tagger.tag(np.zeros(SAMPLE_RATE, np.float32), sr=SAMPLE_RATE, input_length=args.length,
+               input_overlap=args.overlap, features=args.features)
 
 
-def _tag_files(tagger, paths: list[str], writer, args: argparse.Namespace) -> int:
+def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, args: argparse.Namespace) -> int:
     """Tag `paths`, skipping those `writer` already holds; report each; 1 if any file failed, else 0."""
     from tqdm import tqdm
 

@@ -54,7 +54,11 @@ def open_writer(path: str | os.PathLike, model: str, labels: list[str], top_n: i
     writer_class = {".csv": CsvWriter, ".jsonl": JsonlWriter, ".npz": NpzWriter}.get(Path(path).suffix.lower())
     if writer_class is None:
         raise MusicnnError(f"cannot write results to {path}: name it .csv, .jsonl or .npz")
-    return writer_class(Path(path), model, list(labels), top_n, resume)
+    try:
+        return writer_class(Path(path), model, list(labels), top_n, resume)
+    except OSError as error:
+        raise MusicnnError(f"cannot write results to {path} ({error.strerror or error}); "
+                           "choose a file in a folder that exists and that you may write to") from None
 
 
 class ResultWriter:
@@ -228,9 +232,10 @@ class NpzWriter(ResultWriter):
     def __init__(self, path: Path, model: str, labels: list[str], top_n: int, resume: bool):
         super().__init__(path, model, labels, top_n, resume)
         self.parts = path.with_name(path.name + ".parts")
+        finished = self._open_finished_file() if resume and path.exists() else None
         if not resume:
             shutil.rmtree(self.parts, ignore_errors=True)
-        self.parts.mkdir(parents=True, exist_ok=True)
+        self.parts.mkdir(exist_ok=True)
         for leftover in self.parts.glob("*.tmp"):
             leftover.unlink()
         self._parts = sorted(self.parts.glob("*.npz"))  # named by their write order
@@ -239,8 +244,9 @@ class NpzWriter(ResultWriter):
                 self._check_model(str(arrays["model"]))
                 self.done[str(arrays["path"])] = str(arrays["status"])
         self._next = int(self._parts[-1].stem) + 1 if self._parts else 0
-        if resume and path.exists():
-            self._import_finished_file()
+        if finished is not None:
+            with finished:
+                self._import_songs(finished)
 
     def write(self, name: str, result: TagResult | MusicnnError) -> None:
         arrays = {"path": name, "model": self.model}
@@ -287,24 +293,35 @@ class NpzWriter(ResultWriter):
         self._next += 1
         self.done[arrays["path"]] = arrays["status"]
 
-    def _import_finished_file(self) -> None:
-        """Copy the songs of an already finished OUT.npz that the parts lack into parts, to pack them again."""
+    def _open_finished_file(self):
+        """The finished OUT.npz of an earlier run (an open NpzFile), checked to be of this model."""
         try:
-            with np.load(self.path) as finished:
-                self._check_model(str(finished["model"]))
-                songs = zip(finished["paths"].tolist(), finished["status"].tolist(), finished["errors"].tolist())
-                for index, (name, status, error) in enumerate(songs):
-                    if name in self.done:
-                        continue
-                    arrays = {"path": name, "model": self.model, "status": status, "error": error}
-                    for key in finished.files:
-                        if key.startswith(f"{index}/"):
-                            layer = key.split("/", 1)[1]
-                            arrays["taggram" if layer == "taggram" else f"feature/{layer}"] = finished[key]
-                    self._write_part(arrays)
+            finished = np.load(self.path)
+            model = str(finished["model"])
+            if not {"tags", "paths", "status", "errors"} <= set(finished.files):
+                raise KeyError("paths, status, errors or tags")
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise MusicnnError(f"{self.path} cannot be resumed: it is not a musicnn_lite result file ({error}); "
                                "choose another --output file") from None
+        if model != self.model:
+            finished.close()
+            self._check_model(model)
+        return finished
+
+    def _import_songs(self, finished) -> None:
+        """Copy the songs of a finished OUT.npz that the parts lack into parts, to be packed again."""
+        arrays_of_song = {}  # song index -> {layer: key}
+        for key in finished.files:
+            index, slash, layer = key.partition("/")
+            if slash:
+                arrays_of_song.setdefault(int(index), {})[layer] = key
+        songs = zip(finished["paths"].tolist(), finished["status"].tolist(), finished["errors"].tolist())
+        for index, (name, status, error) in enumerate(songs):
+            if name not in self.done:
+                arrays = {"path": name, "model": self.model, "status": status, "error": error}
+                for layer, key in arrays_of_song.get(index, {}).items():
+                    arrays["taggram" if layer == "taggram" else f"feature/{layer}"] = finished[key]
+                self._write_part(arrays)
 
 
 def _lines(data: bytes) -> list[bytes]:

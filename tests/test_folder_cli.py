@@ -17,7 +17,7 @@ import soundfile
 from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
 from musicnn_lite.files import audio_files
 from musicnn_lite.labels import MTT_LABELS
-from musicnn_lite.outputs import open_writer
+from musicnn_lite.outputs import FORMATS, open_writer
 
 shared_tagger = functools.cache(Tagger)  # one network per model and batch size for every in-process run
 
@@ -196,6 +196,13 @@ def test_resume_refuses_a_file_that_another_model_wrote(tmp_path, capsys):
     (tmp_path / "other.csv").write_text("name,score\nx.wav,1\n")
     with pytest.raises(MusicnnError, match="not written by musicnn_lite"):
         open_writer(tmp_path / "other.csv", "MTT_musicnn", ["guitar"], resume=True)
+    open_writer(tmp_path / "msd.npz", "MSD_musicnn", ["rock"]).close()
+    with pytest.raises(MusicnnError, match="holds results of model MSD_musicnn"):
+        open_writer(tmp_path / "msd.npz", "MTT_musicnn", ["guitar"], resume=True)
+    assert not (tmp_path / "msd.npz.parts").exists()
+    for suffix in FORMATS:
+        with pytest.raises(MusicnnError, match="cannot write results to"):
+            open_writer(tmp_path / "no" / "such" / f"folder{suffix}", "MTT_musicnn", ["guitar"])
 
 
 def test_npz_resume_packs_the_parts_of_an_interrupted_run_with_the_rest(tmp_path):
