@@ -136,7 +136,7 @@ def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, ar
                 writer.write(path, result)
             if isinstance(result, MusicnnError):
                 failed += 1
-                message = str(result)
+                message = " ".join(str(result).split())  # one line, whatever the error says
                 bar.write(f"error: {message if path in message else f'{path}: {message}'}", file=sys.stderr)
             else:
                 tags = result.top(args.topN)

@@ -305,7 +305,7 @@ class NpzWriter(ResultWriter):
                                "choose another --output file") from None
         if model != self.model:
             finished.close()
-            self._check_model(model)
+            self._check_model(model)  # raises, naming both models
         return finished
 
     def _import_songs(self, finished) -> None:
