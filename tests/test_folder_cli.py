@@ -210,6 +210,7 @@ def test_npz_resume_packs_the_parts_of_an_interrupted_run_with_the_rest(tmp_path
     out = tmp_path / "out.npz"
     interrupted = open_writer(out, "MTT_musicnn", list(MTT_LABELS))
     interrupted.write(str(clips[0]), expected(clips[0]))  # never closed, as after a kill
+    (tmp_path / "out.npz.parts" / "00000001.tmp").write_bytes(b"PK\x03\x04 half a part")  # killed mid-write
     assert not out.exists()
     assert cli.main([str(clips[0]), str(clips[1]), "-o", str(out), "--resume"]) == 0
     assert cli.main([str(tmp_path / "music"), "-o", str(out), "--resume"]) == 0
