@@ -8,6 +8,7 @@ import numpy as np
 
 from .audio import AudioSource
 from .errors import MusicnnError
+from .outputs import musicnn_tags_line, top_tags_text
 from .tagger import Tagger
 
 
@@ -57,11 +58,9 @@ def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", t
     tags = result.top(int(topN))
     name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
     if print_tags:
-        print(f"[{name}] Top{topN} tags:")
-        print("\n".join(f" - {tag}" for tag in tags))
+        print(top_tags_text(name, tags))
     if save_tags:
         with open(save_tags, "a", encoding="utf-8") as file:
-            file.write(",".join([name, tagger.model_name, f"input_length={input_length}",
-                                 f"input_overlap={input_overlap}", *tags]) + "\n")
+            print(musicnn_tags_line(name, tagger.model_name, input_length, input_overlap, tags), file=file)
     sys.stdout.flush()
     return tags
