@@ -335,7 +335,7 @@ def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], f
             share = f"{100 * gflops / peak[precision]:.0f}%" if precision in peak else "no peak measured"
             lines.append(f"| {precision} | {batch_size} | {ms:.2f} | {1000 / ms:.1f} | {gflops:.0f} | {share} |")
 
-    lines += ["", f"## Command line on one 30-s clip: whole process, median of runs", "",
+    lines += ["", "## Command line on one 30-s clip: whole process, median of runs", "",
               "| command | wall s |", "| --- | ---: |", *(f"| `{name}` | {s:.2f} |" for name, s in cli.items()), ""]
     return "\n".join(lines)
 
