@@ -293,7 +293,7 @@ def machine(musicnn: Path) -> dict[str, str]:
         "OS": platform.platform(),
         "musicnn_lite side": f"Python {platform.python_version()}, {lite_versions}",
         "musicnn side": musicnn_versions,
-        "commit": commit.strip() + (" with uncommitted changes" if dirty else ""),
+        "commit": (commit.strip() or "unknown (not a git checkout)") + (" with uncommitted changes" if dirty else ""),
     }
 
 
