@@ -124,11 +124,14 @@ class LiteOptions:
 
 
 def lite_options() -> LiteOptions:
-    help_text = subprocess.run([sys.executable, "-m", "musicnn_lite", "--help"], env=lite_env(),
-                               capture_output=True, text=True, check=True).stdout
-    signature = subprocess.run(
-        [sys.executable, "-c", "import inspect, musicnn_lite; print(*inspect.signature(musicnn_lite.Tagger).parameters)"],
-        env=lite_env(), capture_output=True, text=True, check=True).stdout.split()
+    """Read the options from the CLI's --help and Tagger's signature (neither imports TensorFlow)."""
+    def output_of(*args: str) -> str:
+        return subprocess.run([sys.executable, *args], env=lite_env(), capture_output=True, text=True,
+                              check=True).stdout
+
+    help_text = output_of("-m", "musicnn_lite", "--help")
+    signature = output_of("-c", "import inspect, musicnn_lite; "
+                                "print(*inspect.signature(musicnn_lite.Tagger).parameters)").split()
     return LiteOptions("--output" in help_text and "--quiet" in help_text, "--precision" in help_text,
                        "precision" in signature)
 
