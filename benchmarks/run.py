@@ -1,0 +1,383 @@
+"""Benchmark musicnn_lite against the original musicnn 0.1.0 on this machine, in one run.
+
+    python benchmarks/run.py            # full run (several minutes), writes benchmarks/results.md
+    python benchmarks/run.py --quick    # short smoke run, prints the table only
+
+Every timing is taken in this same run, tools interleaved, because a shared machine is noisy:
+the ratios are what to trust. musicnn 0.1.0 is installed (once) into benchmarks/.venv-musicnn.
+Each end-to-end measurement is a fresh child process, timed from start to exit (interpreter,
+imports and model load included) with its peak RSS from os.wait4. See benchmarks/README.md.
+"""
+
+import argparse
+import datetime
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from probes import MODEL, musicnn_patch_flops
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+VENV = BENCHMARKS / ".venv-musicnn"
+CLIPS = sorted((REPO / "tests" / "data" / "audio").iterdir())
+CLI_CLIP = REPO / "tests" / "data" / "audio" / "TRWJAZW128F42760DD_test.mp3"
+MUSICNN_REQUIREMENTS = ["tensorflow-cpu==2.15.1", "numpy<2", "librosa", "soundfile"]
+LONG_SR = 44100  # the long files are 44.1 kHz stereo FLAC, like a ripped CD
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much to measure: the full run, or --quick to check that everything works."""
+
+    copies: int                  # copies of each reference clip in the folder
+    rounds: int                  # folder runs per tool (median wall time)
+    long_minutes: tuple[int, int]
+    batch_sizes: tuple[int, ...]
+    network_patches: int
+    network_repeats: int
+    matmul_repeats: int
+    cli_repeats: int
+
+
+FULL = Settings(copies=4, rounds=3, long_minutes=(30, 60), batch_sizes=(1, 16, 32, 64),
+                network_patches=64, network_repeats=5, matmul_repeats=10, cli_repeats=3)
+QUICK = Settings(copies=1, rounds=1, long_minutes=(1, 2), batch_sizes=(1, 16),
+                 network_patches=16, network_repeats=1, matmul_repeats=2, cli_repeats=1)
+
+
+@dataclass(frozen=True)
+class Child:
+    """A finished child process: wall seconds, peak resident memory (MiB), its RESULT line."""
+
+    wall_s: float
+    peak_rss_mib: float
+    result: dict | None
+
+
+def run_child(command: list, env: dict | None = None) -> Child:
+    """Run a command to completion with its output captured; raise with its stderr tail if it fails."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen([str(part) for part in command], stdout=out, stderr=err, cwd=REPO, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall_s = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} exited with {process.returncode}:\n{stderr[-3000:]}")
+    results = [line.removeprefix("RESULT ") for line in stdout.splitlines() if line.startswith("RESULT ")]
+    return Child(wall_s, usage.ru_maxrss / 1024, json.loads(results[-1]) if results else None)
+
+
+def lite_env() -> dict:
+    """Environment for musicnn_lite children: this checkout's package, not an installed one."""
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def musicnn_env() -> dict:
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
+def musicnn_python() -> Path:
+    """The interpreter of the musicnn 0.1.0 venv, created and installed on first use."""
+    python = VENV / "bin" / "python"
+    check = [python, "-c", "import importlib.metadata as m; m.version('musicnn'); m.version('tensorflow-cpu')"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    if sys.version_info >= (3, 12):
+        sys.exit("musicnn 0.1.0 needs tensorflow-cpu 2.15.1, which has wheels for Python 3.9 to 3.11 only: "
+                 f"run this script with one of those to create {VENV.relative_to(REPO)}")
+    print(f"installing musicnn 0.1.0 into {VENV.relative_to(REPO)} (once; a few minutes)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    subprocess.run(pip + MUSICNN_REQUIREMENTS, check=True)
+    subprocess.run(pip + ["--no-deps", "musicnn==0.1.0"], check=True)
+    return python
+
+
+@dataclass(frozen=True)
+class LiteOptions:
+    """What the musicnn_lite under test offers; the benchmark adapts to older and newer versions."""
+
+    cli_output: bool     # `python -m musicnn_lite FOLDER --output PATH --quiet`
+    cli_precision: bool  # `--precision bfloat16` on the CLI
+    tagger_precision: bool  # Tagger(..., precision="bfloat16")
+
+    @property
+    def precisions(self) -> list[str]:
+        return ["float32", "bfloat16"] if self.tagger_precision else ["float32"]
+
+
+def lite_options() -> LiteOptions:
+    """Read the options from the CLI's --help and Tagger's signature (neither imports TensorFlow)."""
+    def output_of(*args: str) -> str:
+        return subprocess.run([sys.executable, *args], env=lite_env(), capture_output=True, text=True,
+                              check=True).stdout
+
+    help_text = output_of("-m", "musicnn_lite", "--help")
+    signature = output_of("-c", "import inspect, musicnn_lite; "
+                                "print(*inspect.signature(musicnn_lite.Tagger).parameters)").split()
+    return LiteOptions("--output" in help_text and "--quiet" in help_text, "--precision" in help_text,
+                       "precision" in signature)
+
+
+def lite_command(target: Path, precision: str, options: LiteOptions, output: Path) -> list:
+    """How a user tags a folder or a file with musicnn_lite: its CLI if it writes files, else a Tagger loop."""
+    if options.cli_output and (precision == "float32" or options.cli_precision):
+        precision_args = [] if precision == "float32" else ["--precision", precision]
+        return [sys.executable, "-m", "musicnn_lite", target, "--output", output, "--quiet", *precision_args]
+    files = sorted(target.iterdir()) if target.is_dir() else [target]
+    return [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, *files]
+
+
+def build_folder(folder: Path, copies: int) -> float:
+    """Copy the reference clips `copies` times into `folder`; returns the total audio seconds."""
+    import soundfile
+
+    folder.mkdir()
+    for copy in range(copies):
+        for clip in CLIPS:
+            shutil.copy(clip, folder / f"{copy:02d}_{clip.name}")
+    return sum(soundfile.info(path).duration for path in folder.iterdir())
+
+
+def build_long_flac(path: Path, minutes: int) -> float:
+    """Write the reference clips end to end, repeated, as a 44.1 kHz stereo FLAC of `minutes`."""
+    import librosa
+    import soundfile
+
+    music = []
+    for clip in CLIPS:
+        audio, _ = librosa.load(clip, sr=LONG_SR, mono=False)
+        music.append(np.broadcast_to(audio, (2, audio.shape[-1])).T)
+    music = np.clip(np.concatenate(music), -1, 1)
+    total = minutes * 60 * LONG_SR
+    with soundfile.SoundFile(path, "w", LONG_SR, 2, "PCM_16", format="FLAC") as flac:
+        for start in range(0, total, len(music)):
+            flac.write(music[:total - start])
+    return total / LONG_SR
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """End-to-end runs of one tool on one input."""
+
+    input: str
+    audio_s: float
+    tool: str
+    runs: list[Child]
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(run.wall_s for run in self.runs)
+
+    @property
+    def speed(self) -> float:
+        """Audio seconds tagged per wall-clock second."""
+        return self.audio_s / self.wall_s
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(run.peak_rss_mib for run in self.runs)
+
+
+def measure_throughput(settings: Settings, options: LiteOptions, musicnn: Path, work: Path) -> list[Throughput]:
+    """The folder (rounds interleaved across tools), then the long files, each run a fresh process."""
+    folder = work / "folder"
+    folder_s = build_folder(folder, settings.copies)
+    half_min, long_min = settings.long_minutes
+    half, long = work / f"{half_min}min.flac", work / f"{long_min}min.flac"
+    half_s, long_s = build_long_flac(half, half_min), build_long_flac(long, long_min)
+
+    def musicnn_run(target: Path) -> Child:
+        files = sorted(target.iterdir()) if target.is_dir() else [target]
+        return run_child([musicnn, BENCHMARKS / "probes.py", "musicnn-tag", *files], musicnn_env())
+
+    def lite_run(target: Path, precision: str) -> Child:
+        return run_child(lite_command(target, precision, options, work / "tags.out"), lite_env())
+
+    tools = {"musicnn 0.1.0": musicnn_run}
+    for precision in options.precisions:
+        tools[f"musicnn_lite {precision}"] = functools.partial(lite_run, precision=precision)
+
+    folder_label = f"folder: {len(list(folder.iterdir()))} files, {folder_s / 60:.1f} min"
+    folder_runs = {tool: [] for tool in tools}
+    for round_ in range(settings.rounds):
+        for tool, run in tools.items():
+            _progress(f"{folder_label}, {tool}, round {round_ + 1}")
+            folder_runs[tool].append(run(folder))
+    rows = [Throughput(folder_label, folder_s, tool, runs) for tool, runs in folder_runs.items()]
+
+    for path, seconds, tool_names in ((long, long_s, list(tools)), (half, half_s, list(tools)[1:])):
+        label = f"FLAC 44.1 kHz stereo, {seconds / 60:.0f} min"
+        for tool in tool_names:
+            _progress(f"{label}, {tool}")
+            rows.append(Throughput(label, seconds, tool, [tools[tool](path)]))
+    return rows
+
+
+def measure_network(settings: Settings, options: LiteOptions) -> dict[str, dict[int, float]]:
+    """precision -> batch size -> ms per patch, each precision in its own process."""
+    timings = {}
+    for precision in options.precisions:
+        _progress(f"network alone, {precision}")
+        child = run_child([sys.executable, BENCHMARKS / "probes.py", "network", "--precision", precision,
+                           "--batch-sizes", *settings.batch_sizes, "--patches", settings.network_patches,
+                           "--repeats", settings.network_repeats], lite_env())
+        timings[precision] = {int(size): ms for size, ms in child.result["ms_per_patch"].items()}
+    return timings
+
+
+def measure_matmul(settings: Settings, dtypes: list[str]) -> dict[str, float]:
+    _progress(f"matmul peak, {', '.join(dtypes)}")
+    child = run_child([sys.executable, BENCHMARKS / "probes.py", "matmul", "--dtypes", *dtypes,
+                       "--repeats", settings.matmul_repeats], lite_env())
+    return child.result["gflops"]
+
+
+def measure_cli(settings: Settings, musicnn: Path) -> dict[str, float]:
+    """Median whole-process seconds of each tool's command line on one 30-s clip, runs interleaved."""
+    commands = {
+        f"python -m musicnn_lite {CLI_CLIP.name}": ([sys.executable, "-m", "musicnn_lite", CLI_CLIP], lite_env()),
+        f"python -m musicnn.tagger {CLI_CLIP.name} --print": (
+            [musicnn, "-m", "musicnn.tagger", CLI_CLIP, "--print"], musicnn_env()),
+    }
+    seconds = {name: [] for name in commands}
+    for repeat in range(settings.cli_repeats):
+        for name, (command, env) in commands.items():
+            _progress(f"{name}, run {repeat + 1}")
+            seconds[name].append(run_child(command, env).wall_s)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def machine(musicnn: Path) -> dict[str, str]:
+    """What was measured on: hardware, software on both sides, and the commit."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+               platform.processor())
+    flags = " ".join(sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}))
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+    lite_versions = ", ".join(f"{package} {importlib.metadata.version(package)}"
+                              for package in ("tensorflow", "keras", "numpy", "librosa", "soundfile"))
+    musicnn_versions = subprocess.run(
+        [musicnn, "-c", "import importlib.metadata as m, platform; print(f'Python {platform.python_version()}, ' + "
+                        "', '.join(p + ' ' + m.version(p) for p in "
+                        "('musicnn', 'tensorflow-cpu', 'numpy', 'librosa', 'soundfile')))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} logical cores ({flags})",
+        "RAM": f"{mem_kib / 2 ** 20:.1f} GiB",
+        "OS": platform.platform(),
+        "musicnn_lite side": f"Python {platform.python_version()}, {lite_versions}",
+        "musicnn side": musicnn_versions,
+        "commit": (commit.strip() or "unknown (not a git checkout)") + (" with uncommitted changes" if dirty else ""),
+    }
+
+
+def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], flops: dict[str, int],
+           network: dict[str, dict[int, float]], peak: dict[str, float], cli: dict[str, float],
+           quick: bool) -> str:
+    """The results as markdown."""
+    lines = [f"# musicnn_lite benchmark{' (--quick smoke run: small inputs, not representative)' if quick else ''}",
+             "", "| | |", "| --- | --- |", *(f"| {key} | {value} |" for key, value in info.items()), ""]
+
+    lines += ["## End to end: audio seconds tagged per wall-clock second",
+              "Fresh process per run (interpreter start, imports and model load included), model "
+              f"{MODEL}, 3-s patches. musicnn: `top_tags` per file in one process; musicnn_lite: "
+              + ("`python -m musicnn_lite TARGET --output PATH --quiet`." if options.cli_output
+                 else "`Tagger.tag_many` over the files in one process (the CLI has no `--output`/`--quiet` yet)."),
+              "Wall time is the median over rounds; peak RSS the largest.", "",
+              "| input | tool | wall s | audio s / wall s | vs musicnn | peak RSS MiB |",
+              "| --- | --- | ---: | ---: | ---: | ---: |"]
+    baseline = {row.input: row.speed for row in rows if row.tool.startswith("musicnn ")}
+    for row in rows:
+        ratio = f"{row.speed / baseline[row.input]:.2f}x" if row.input in baseline else "n/a"
+        lines.append(f"| {row.input} | {row.tool} | {row.wall_s:.1f} | {row.speed:.1f} | {ratio} | "
+                     f"{row.peak_rss_mib:,.0f} |")
+
+    patch_flops = sum(flops.values())
+    lines += ["", f"## Network alone: {MODEL}, ms per 3-s patch",
+              f"FLOPs per patch (2 x multiply-adds of every conv and dense layer): {patch_flops / 1e9:.3f} GFLOP "
+              "(the issue says about 2.8). Matmul peak: TensorFlow `tf.linalg.matmul` of 2048 x 2048 in a "
+              "`tf.function`, median of repeats, same run: "
+              + ", ".join(f"{dtype} {gflops:,.0f} GFLOP/s" for dtype, gflops in peak.items()) + ".", "",
+              "| precision | batch | ms / patch | patches / s | GFLOP/s | % of matmul peak |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for precision in ("float32", "bfloat16"):
+        if precision not in network:
+            lines.append(f"| {precision} | not available (Tagger has no `precision` option) | | | | |")
+            continue
+        for batch_size, ms in network[precision].items():
+            gflops = patch_flops * 1000 / ms / 1e9
+            share = f"{100 * gflops / peak[precision]:.0f}%" if precision in peak else "no peak measured"
+            lines.append(f"| {precision} | {batch_size} | {ms:.2f} | {1000 / ms:.1f} | {gflops:.0f} | {share} |")
+
+    lines += ["", "## Command line on one 30-s clip: whole process, median of runs", "",
+              "| command | wall s |", "| --- | ---: |", *(f"| `{name}` | {s:.2f} |" for name, s in cli.items()), ""]
+    return "\n".join(lines)
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small inputs and few repeats: a smoke run")
+    parser.add_argument("--output", type=Path,
+                        help="markdown file to write (default: benchmarks/results.md; none with --quick)")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    output = args.output or (None if args.quick else BENCHMARKS / "results.md")
+
+    musicnn = musicnn_python()
+    options = lite_options()
+    info = machine(musicnn)
+    info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_start = os.getloadavg()[0]
+    with np.load(REPO / "weights" / f"{MODEL}.npz") as weights:
+        flops = musicnn_patch_flops({key: weights[key].shape for key in weights.files if key.endswith("/kernel")})
+    peak_dtypes = ["float32"] + (["bfloat16"] if cpu_flags() & {"avx512_bf16", "amx_bf16"} else [])
+
+    with tempfile.TemporaryDirectory(prefix="musicnn-bench-") as work:
+        rows = measure_throughput(settings, options, musicnn, Path(work))
+    peak = measure_matmul(settings, peak_dtypes)
+    network = measure_network(settings, options)
+    cli = measure_cli(settings, musicnn)
+    info["load average (1 min)"] = f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+
+    markdown = report(info, options, rows, flops, network, peak, cli, args.quick)
+    print(markdown)
+    if output:
+        output.write_text(markdown)
+        _progress(f"written to {output}")
+
+
+if __name__ == "__main__":
+    main()
