@@ -57,6 +57,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="audio decoding workers (default: 2)")
     many.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
                       help="most 3-s patches run through the network at once (default: 32)")
+    many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                      help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
+                           "but approximate (default: float32)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
     args = parser.parse_args(argv)
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from .tagger import Tagger
 
     try:
-        tagger = Tagger(args.model, batch_size=args.batch_size)
+        tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
         _check_options(tagger, args)
         writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
             if args.output else None
@@ -105,15 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:
     """Raise MusicnnError for a bad --topN, --length, --overlap or --features before any file is read."""
-    import numpy as np
-
-    from .audio import SAMPLE_RATE
-
     if not 1 <= args.topN <= len(tagger.labels):
         raise MusicnnError(f"--topN {args.topN} must be a whole number from 1 to {len(tagger.labels)}")
-    # One second of silence goes through exactly the checks every file would.
-    tagger.tag(np.zeros(SAMPLE_RATE, np.float32), sr=SAMPLE_RATE, input_length=args.length,
-               input_overlap=args.overlap, features=args.features)
+    # tag_many checks its options when called, before it reads anything: give it no files.
+    tagger.tag_many([], input_length=args.length, input_overlap=args.overlap, features=args.features,
+                    jobs=args.jobs)
 
 
 def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, args: argparse.Namespace) -> int:
