@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from . import zoo
 from .audio import AudioSource
 from .errors import MusicnnError
 from .outputs import musicnn_tags_line, top_tags_text
@@ -19,7 +20,7 @@ def _cached_tagger(model: str) -> Tagger:
 
 def get_tagger(model: str | os.PathLike = "MTT_musicnn") -> Tagger:
     """The process-wide Tagger for `model`, built on first use and reused after."""
-    return _cached_tagger(os.fspath(model))
+    return _cached_tagger(zoo.model_id(model))
 
 
 def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float = 3,

@@ -4,6 +4,7 @@ Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
 resampling), which is how musicnn read audio and what its models were trained on.
 """
 
+import io
 import math
 import os
 import warnings
@@ -18,8 +19,11 @@ import soxr
 from .errors import MusicnnError
 
 SAMPLE_RATE = 16000
+# Sample rates accepted, in Hz. Below, resampling to 16 kHz would multiply the samples (and the
+# memory) by more than 16; above, no real audio is sampled, and soxr hangs on extreme ratios (1e18 Hz).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
 BLOCK_SECONDS = 30  # decoded per step: a long file never sits in memory whole
-AudioSource = str | os.PathLike | BinaryIO | np.ndarray
+AudioSource = str | bytes | os.PathLike | BinaryIO | np.ndarray
 
 
 def load_audio(source: AudioSource, sr: float | None = None) -> np.ndarray:
@@ -46,9 +50,10 @@ def stream_audio(source: AudioSource, sr: float | None = None,
     else:
         if sr is not None:
             raise MusicnnError("sr= is only for waveform arrays; a file's sample rate is read from the file")
+        source = _file_source(source)
         native_sr, blocks = _decode_blocks(source, block_seconds)
-        name = str(source) if isinstance(source, (str, os.PathLike)) else "the file object"
-    mono = (librosa.to_mono(block) for block in blocks)
+        name = source if isinstance(source, str) else "the file object"
+    mono = (librosa.to_mono(_finite(block, name)) for block in blocks)
     samples = 0
     for block in _resample(mono, native_sr):
         samples += len(block)
@@ -81,17 +86,45 @@ def _resample(blocks: Iterator[np.ndarray], native_sr: int) -> Iterator[np.ndarr
     yield np.pad(tail[:wanted], (0, max(0, wanted - len(tail))))
 
 
+def _finite(block: np.ndarray, name: str) -> np.ndarray:
+    if not np.isfinite(block).all():  # float files can hold NaN; the models would return noise
+        raise MusicnnError(f"{name} holds NaN or infinite samples; clean or clip the audio first")
+    return block
+
+
+def _file_source(source) -> str | BinaryIO:
+    """A path as str (bytes paths decoded as the OS does), or a binary file object; anything else is refused."""
+    if isinstance(source, (str, bytes, os.PathLike)):
+        return os.fsdecode(source)
+    if isinstance(source, io.TextIOBase):
+        raise MusicnnError("the file object is open in text mode; open audio files in binary mode: open(path, 'rb')")
+    if not hasattr(source, "read"):
+        raise MusicnnError(f"cannot read audio from a {type(source).__name__}; pass a file path, "
+                           "a binary file object, or a numpy array with sr=")
+    return source
+
+
+def _sndfile_name(source: str | BinaryIO) -> bytes | str | BinaryIO:
+    """What libsndfile opens: a POSIX path as bytes, so that names that are not UTF-8
+    (which Python holds as surrogate escapes, and soundfile refuses to encode) open too."""
+    return os.fsencode(source) if isinstance(source, str) and os.name == "posix" else source
+
+
 def _decode_blocks(source: str | os.PathLike | BinaryIO, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
     """The native sample rate of an audio file and its (channels, samples) float32 blocks."""
     if isinstance(source, (str, os.PathLike)):
         _check_readable(Path(source))
     try:
-        file = soundfile.SoundFile(source)
+        file = soundfile.SoundFile(_sndfile_name(source))
     except soundfile.LibsndfileError as soundfile_error:
         if not isinstance(source, (str, os.PathLike)):
-            raise MusicnnError(f"could not decode the file object as audio ({soundfile_error}); "
+            raise MusicnnError(f"could not decode the file object as audio ({soundfile_error.error_string}); "
                                "pass wav, flac, ogg or mp3 data") from None
-        return _fallback_decode(source, soundfile_error)
+        return _fallback_decode(source, soundfile_error.error_string)
+    if not MIN_SAMPLE_RATE <= file.samplerate <= MAX_SAMPLE_RATE:
+        file.close()
+        raise MusicnnError(f"{source} has a sample rate of {file.samplerate} Hz; resample it to between "
+                           f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz first")
     return file.samplerate, _read_blocks(file, source, max(1, int(block_seconds * file.samplerate)))
 
 
@@ -109,7 +142,7 @@ def _read_blocks(file: soundfile.SoundFile, source, block_frames: int) -> Iterat
             yield block.T
 
 
-def _fallback_decode(source: str | os.PathLike, reason: Exception) -> tuple[int, Iterator[np.ndarray]]:
+def _fallback_decode(source: str | os.PathLike, reason: str) -> tuple[int, Iterator[np.ndarray]]:
     """Formats libsndfile lacks (m4a, wma, ...) go whole through librosa's fallback loader."""
     try:
         with warnings.catch_warnings():  # its deprecation notices are librosa's business, not the user's
@@ -135,8 +168,9 @@ def _check_readable(path: Path) -> None:
 
 def _check_sample_rate(sr: float) -> int:
     if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(sr) or sr <= 0 or sr != int(sr):
-        raise MusicnnError(f"sr={sr!r} is not a sample rate; pass a positive whole number of Hz, e.g. 44100")
+            or not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE or sr != int(sr):
+        raise MusicnnError(f"sr={sr!r} is not a sample rate musicnn_lite takes; pass a whole number of Hz "
+                           f"from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}, e.g. 44100")
     return int(sr)
 
 
@@ -163,7 +197,7 @@ def _array_to_channels_first(waveform: np.ndarray) -> np.ndarray:
 
 
 def _to_float32(waveform: np.ndarray) -> np.ndarray:
-    """Scale integer PCM to [-1, 1) (int16 / 32768, uint8 centred on 128); check floats are finite."""
+    """Scale integer PCM to [-1, 1] (int16 / 32768, uint8 centred on 128); check floats are finite."""
     kind = waveform.dtype.kind
     if kind in "iu":
         bits = 8 * waveform.dtype.itemsize

@@ -27,7 +27,8 @@ def stream_log_mel(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     n_fft=512, n_mels=96)` (centred, zero-padded by 256 samples at both ends), whatever
     the block boundaries. The mel power is rounded to float16 because the models were
     trained on float16 spectrograms; the log is then taken in float32 (in float16,
-    10000 * mel overflows to inf under numpy 2's casting rules).
+    10000 * mel overflows to inf under numpy 2's casting rules). Audio so loud that
+    its mel power overflows float16 (a peak far above 1) raises MusicnnError.
     """
     pending = np.zeros(N_FFT // 2, np.float32)
     for block in blocks:
@@ -42,14 +43,21 @@ def stream_log_mel(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
 
 def _take_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-mel frames of every whole window in `samples`, and the samples the next frame needs."""
-    count = (len(samples) - N_FFT) // HOP_LENGTH + 1 if len(samples) >= N_FFT else 0
+    if len(samples) < N_FFT:  # not one whole window yet (audio or block shorter than 16 ms)
+        return samples, np.zeros((0, N_MELS), np.float32)
+    count = (len(samples) - N_FFT) // HOP_LENGTH + 1
     windows = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[:count * HOP_LENGTH:HOP_LENGTH]
-    # As librosa: the float64 Hann window makes the FFT float64; the spectrum is kept as complex64.
-    spectrum = np.fft.rfft(windows * _hann_window(), axis=-1).astype(np.complex64)
-    power = np.abs(spectrum) ** 2
-    # The mel projection sums in float64 so that the result does not depend on block sizes.
-    mel = (power.astype(np.float64) @ _mel_basis().T).astype(np.float32)
-    log_mel = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, in the user's terms
+        # As librosa: the float64 Hann window makes the FFT float64; the spectrum is kept as complex64.
+        spectrum = np.fft.rfft(windows * _hann_window(), axis=-1).astype(np.complex64)
+        power = np.abs(spectrum) ** 2
+        # The mel projection sums in float64 so that the result does not depend on block sizes.
+        mel = (power.astype(np.float64) @ _mel_basis().T).astype(np.float32).astype(np.float16)
+    if not np.isfinite(mel).all():  # the models would return numbers that mean nothing
+        raise MusicnnError(f"the audio is too loud for the models (peak amplitude {np.abs(samples).max():.6g}): "
+                           "float samples belong in [-1, 1]; scale it down (integer PCM held as floats: "
+                           "divide by 32768 for 16-bit)")
+    log_mel = np.log10(10000 * mel.astype(np.float32) + 1)
     return samples[count * HOP_LENGTH:], log_mel
 
 

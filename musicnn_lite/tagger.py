@@ -64,7 +64,11 @@ class Tagger:
         self.feature_names = networks.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
-        self._network = networks.build_model(weights.architecture, weights.arrays, precision)
+        try:
+            self._network = networks.build_model(weights.architecture, weights.arrays, precision)
+        except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
+            raise MusicnnError(f"the weights in {model} do not fit the {weights.architecture} network ({error}); "
+                               "re-convert them with `python -m musicnn_lite.convert`") from None
         self._runners = {}
         self._lock = threading.Lock()
 

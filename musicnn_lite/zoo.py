@@ -28,22 +28,34 @@ class ModelWeights:
     arrays: dict[str, np.ndarray]
 
 
+_MODEL_CHOICES = (f"use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights file written by "
+                  "`python -m musicnn_lite.convert`")
+
+
+def model_id(model: str | os.PathLike) -> str:
+    """`model` as a string: a bundled model name or the path of a weights file."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise MusicnnError(f"model={model!r} is not a model name or path; {_MODEL_CHOICES}")
+    return os.fspath(model)
+
+
 def weights_path(model: str | os.PathLike) -> Path:
     """The weights file of a bundled model name, or `model` itself if it is a path to a file."""
-    if str(model) in BUNDLED_MODELS:
+    model = model_id(model)
+    if model in BUNDLED_MODELS:
         return _WEIGHTS_DIR / f"{model}.npz"
     path = Path(model)
     if path.is_file():
         return path
-    raise MusicnnError(
-        f"unknown model {str(model)!r}; use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights "
-        "file written by `python -m musicnn_lite.convert`")
+    raise MusicnnError(f"unknown model {model!r}; {_MODEL_CHOICES}")
 
 
 def load_weights(model: str | os.PathLike) -> ModelWeights:
     """Read and check a weights file; never unpickles anything."""
     path = weights_path(model)
     try:
+        if not zipfile.is_zipfile(path):  # np.load opens only .npz archives here, never .npy or pickles
+            raise ValueError("not an .npz archive")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
