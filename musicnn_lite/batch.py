@@ -6,6 +6,7 @@ bounded by the batch and a few decoded blocks per song in flight, not by the num
 or the length of the songs.
 """
 
+import os
 import queue
 import threading
 from collections import deque
@@ -103,7 +104,8 @@ def _decode(song: _Song, patch_source: PatchSource, stop: threading.Event) -> No
     except MusicnnError as error:
         item = error
     except Exception as error:  # a batch run loses nothing: any failure is this song's alone
-        item = MusicnnError(f"could not process {song.key}: {type(error).__name__}: {error}")
+        name = song.key if isinstance(song.key, (str, bytes, os.PathLike)) else "a song"
+        item = MusicnnError(f"could not process {name}: {type(error).__name__}: {error}")
     _put(song.blocks, item, stop)
 
 

@@ -101,7 +101,8 @@ class _LineWriter(ResultWriter):
                 self.done[name] = status
             with open(path, "r+b") as file:
                 file.truncate(keep)
-        self._file = open(path, "a" if keep else "w", encoding="utf-8", newline="")
+        # Paths that are not UTF-8 (held as surrogate escapes) are written back as their own bytes.
+        self._file = open(path, "a" if keep else "w", encoding="utf-8", errors="surrogateescape", newline="")
         if not keep:
             self._start()
 
@@ -161,7 +162,7 @@ class CsvWriter(_LineWriter):
         lines = _lines(data)
         ends = list(itertools.accumulate(map(len, lines)))
         # A path holding a line break makes a row span lines; the reader counts the lines it took.
-        reader = csv.reader((line.decode("utf-8", "replace") for line in lines), strict=True)
+        reader = csv.reader((line.decode("utf-8", "surrogateescape") for line in lines), strict=True)
         while True:
             try:
                 row = next(reader)
@@ -209,7 +210,7 @@ class JsonlWriter(_LineWriter):
         for line in _lines(data):
             end += len(line)
             try:
-                yield json.loads(line), end, line.endswith(b"\n")
+                yield json.loads(line.decode("utf-8", "surrogateescape")), end, line.endswith(b"\n")
             except ValueError:
                 yield None, end, line.endswith(b"\n")
 

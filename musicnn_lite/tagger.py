@@ -90,7 +90,8 @@ class Tagger:
                  jobs: int = 2) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
         """Tag many songs; yields (source, result) in input order, each as soon as it is complete.
 
-        A source is a path, a file object, or a (waveform array, sample rate) pair. Songs are decoded on `jobs` worker threads while the network runs, and patches of
+        A source is a path, a file object, or a (waveform array, sample rate) pair. Songs
+        are decoded on `jobs` worker threads while the network runs, and patches of
         consecutive songs share batches. A song that fails yields (source, MusicnnError)
         in place of its result and the rest go on.
         """

@@ -243,9 +243,11 @@ def test_progress_bar_shows_on_a_terminal_unless_quiet(tmp_path, capsys, monkeyp
 
 
 def test_a_killed_run_resumes_to_exactly_one_record_per_file(tmp_path):
-    clips = make_clips(tmp_path / "music", seconds=(3, 6, 4, 6, 5, 6, 3, 6))
+    clips = make_clips(tmp_path / "music", seconds=(12, 15, 13, 15, 14, 15, 12, 15))
     out = tmp_path / "out.jsonl"
-    run = subprocess.Popen([sys.executable, "-m", "musicnn_lite", str(tmp_path / "music"), "-o", str(out)],
+    # One patch per batch, so that songs finish one after another rather than all in one batch.
+    run = subprocess.Popen([sys.executable, "-m", "musicnn_lite", str(tmp_path / "music"), "-o", str(out),
+                            "--batch-size", "1", "--jobs", "1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     deadline = time.monotonic() + 120
@@ -259,3 +261,16 @@ def test_a_killed_run_resumes_to_exactly_one_record_per_file(tmp_path):
     records = read_jsonl(out)
     assert sorted(record["path"] for record in records) == sorted(str(path) for path in clips)
     assert all(record["status"] == "ok" for record in records)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_file_names_that_are_not_utf8_are_written_and_resumed(tmp_path, suffix):
+    folder = tmp_path / "music"
+    clip, = make_clips(folder, seconds=(3,))
+    odd_name = os.fsdecode(os.path.join(os.fsencode(folder), b"caf\xe9.wav"))
+    os.rename(clip, odd_name)
+    out = tmp_path / f"out{suffix}"
+    assert cli.main([str(folder), "-o", str(out), "--quiet"]) == 0
+    assert b"caf\xe9.wav" in out.read_bytes()
+    assert cli.main([str(folder), "-o", str(out), "--quiet", "--resume"]) == 0
+    assert out.read_bytes().count(b"caf\xe9.wav") == 1
