@@ -53,7 +53,7 @@ def stream_audio(source: AudioSource, sr: float | None = None,
         source = _file_source(source)
         native_sr, blocks = _decode_blocks(source, block_seconds)
         name = source if isinstance(source, str) else "the file object"
-    mono = (librosa.to_mono(_finite(block, name)) for block in blocks)
+    mono = (_finite(block, name).mean(axis=0) for block in blocks)  # the channel mean, as librosa.to_mono
     samples = 0
     for block in _resample(mono, native_sr):
         samples += len(block)

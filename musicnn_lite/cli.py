@@ -55,8 +55,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="keep the records already in --output and tag only the files missing there")
     many.add_argument("-j", "--jobs", type=_positive_int, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
-    many.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
-                      help="most 3-s patches run through the network at once (default: 32)")
+    many.add_argument("--batch-size", type=_positive_int, default=4, metavar="N",
+                      help="most 3-s patches run through the network at once; larger batches take more memory "
+                           "and are no faster on a CPU (default: 4)")
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")

@@ -3,11 +3,11 @@
 import functools
 from typing import Iterable, Iterator
 
-import librosa
 import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import MusicnnError
+from .zoo import WEIGHTS_DIR
 
 N_FFT = 512
 HOP_LENGTH = 256
@@ -63,18 +63,28 @@ def _take_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def _hann_window() -> np.ndarray:
-    return librosa.filters.get_window("hann", N_FFT, fftbins=True)
+    """librosa.filters.get_window("hann", 512, fftbins=True), float64 (512,)."""
+    return _log_mel_constants()["hann_window"]
 
 
 @functools.cache
 def _mel_basis() -> np.ndarray:
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float64)
+    """librosa.filters.mel(sr=16000, n_fft=512, n_mels=96), as float64 (96, 257)."""
+    return _log_mel_constants()["mel_basis"].astype(np.float64)
+
+
+@functools.cache
+def _log_mel_constants() -> dict[str, np.ndarray]:
+    # Stored rather than computed: librosa's filters import numba, which costs about 1.5 s and
+    # 200 MB at start-up. tests/test_spectrum.py checks the stored arrays equal librosa's.
+    with np.load(WEIGHTS_DIR / "log_mel.npz", allow_pickle=False) as constants:
+        return {name: constants[name] for name in constants.files}
 
 
 def patch_frames(input_length: float) -> int:
     """Frames in a patch of `input_length` seconds (187 for 3 s), as musicnn counts them."""
     _check_seconds("input_length", input_length)
-    frames = int(librosa.time_to_frames(input_length, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH)) + 1
+    frames = _time_to_frames(input_length) + 1
     if frames < 1:
         raise MusicnnError(f"input_length={input_length} s is shorter than one spectrogram frame; "
                            "use at least 0.016 s (the models were trained on 3 s)")
@@ -86,7 +96,7 @@ def step_frames(input_overlap: float | bool | None, n_frames: int) -> int:
     if input_overlap is None or input_overlap is False or input_overlap == 0:
         return n_frames
     _check_seconds("input_overlap", input_overlap)
-    frames = int(librosa.time_to_frames(input_overlap, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    frames = _time_to_frames(input_overlap)
     if frames < 1:
         raise MusicnnError(f"input_overlap={input_overlap} s is less than one frame between patches; "
                            "use at least 0.032 s, or False for back-to-back patches")
@@ -120,6 +130,11 @@ def stream_patches(spectra: Iterable[np.ndarray], n_frames: int, step: int) -> I
         pending, next_start = pending[done:], next_start - done
     if not any_patch:  # the whole song is shorter than one patch
         yield pending[np.arange(n_frames) % len(pending)][np.newaxis]
+
+
+def _time_to_frames(seconds: float) -> int:
+    """librosa.time_to_frames(seconds, sr=16000, n_fft=512, hop_length=256), as musicnn counted frames."""
+    return (int(seconds * SAMPLE_RATE) - N_FFT // 2) // HOP_LENGTH
 
 
 def _check_seconds(name: str, value: float) -> None:

@@ -44,12 +44,13 @@ class Tagger:
 
     model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
     batch_size: most patches run through the network at once. Batches are padded to
-    a power of two up to this size so that the graph is traced only a few times.
+    a power of two up to this size so that the graph is traced only a few times. On a
+    CPU, 4 is as fast per patch as 64 (measured) and keeps memory low; a GPU wants more.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
     """
 
-    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 32,
+    def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
                  precision: str = "float32"):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise MusicnnError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 32")

@@ -14,7 +14,7 @@ BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 # Installed, the weights live in the package (musicnn_lite/weights); in a source
 # checkout they sit in the top-level weights/ folder beside the package.
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_WEIGHTS_DIR = next((d for d in (_PACKAGE_DIR / "weights", _PACKAGE_DIR.parent / "weights") if d.is_dir()),
+WEIGHTS_DIR = next((d for d in (_PACKAGE_DIR / "weights", _PACKAGE_DIR.parent / "weights") if d.is_dir()),
                     _PACKAGE_DIR / "weights")
 
 
@@ -43,7 +43,7 @@ def weights_path(model: str | os.PathLike) -> Path:
     """The weights file of a bundled model name, or `model` itself if it is a path to a file."""
     model = model_id(model)
     if model in BUNDLED_MODELS:
-        return _WEIGHTS_DIR / f"{model}.npz"
+        return WEIGHTS_DIR / f"{model}.npz"
     path = Path(model)
     if path.is_file():
         return path

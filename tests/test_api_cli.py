@@ -82,3 +82,4 @@ def test_built_wheel_carries_the_weights(tmp_path):
     for model in ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"):
         assert f"musicnn_lite/weights/{model}.npz" in names
     assert "musicnn_lite/weights/LICENSE" in names
+    assert "musicnn_lite/weights/log_mel.npz" in names

@@ -52,3 +52,22 @@ def test_non_numeric_lengths_are_refused(value):
 
     with pytest.raises(MusicnnError, match="positive number of seconds"):
         patch_frames(value)
+
+
+def test_stored_mel_basis_and_window_are_librosas():
+    import librosa
+
+    from musicnn_lite.spectrum import _hann_window, _mel_basis
+
+    np.testing.assert_array_equal(_mel_basis(), librosa.filters.mel(sr=16000, n_fft=512, n_mels=96))
+    np.testing.assert_array_equal(_hann_window(), librosa.filters.get_window("hann", 512, fftbins=True))
+
+
+def test_seconds_to_frames_follows_librosa():
+    import librosa
+
+    for seconds in [0.032, 0.033, 0.5, 1, 1.5, 2.9, 3, 3.1, 5, 7.77, 30, 600.25]:
+        expected = librosa.time_to_frames(seconds, sr=16000, n_fft=512, hop_length=256)
+        assert step_frames(seconds, 187) == expected
+        assert patch_frames(seconds) == expected + 1
+    assert patch_frames(0.016) == librosa.time_to_frames(0.016, sr=16000, n_fft=512, hop_length=256) + 1 == 1
