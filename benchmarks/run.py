@@ -209,7 +209,7 @@ def measure_throughput(settings: Settings, options: LiteOptions, musicnn: Path, 
         return run_child([musicnn, BENCHMARKS / "probes.py", "musicnn-tag", *files], musicnn_env())
 
     def lite_run(target: Path, precision: str) -> Child:
-        return run_child(lite_command(target, precision, options, work / "tags.out"), lite_env())
+        return run_child(lite_command(target, precision, options, work / "tags.csv"), lite_env())
 
     tools = {"musicnn 0.1.0": musicnn_run}
     for precision in options.precisions:
@@ -229,6 +229,24 @@ def measure_throughput(settings: Settings, options: LiteOptions, musicnn: Path, 
             _progress(f"{label}, {tool}")
             rows.append(Throughput(label, seconds, tool, [tools[tool](path)]))
     return rows
+
+
+def measure_steady(settings: Settings, options: LiteOptions, musicnn: Path, work: Path) -> dict[str, float]:
+    """tool -> audio seconds per second of tagging alone (start-up excluded), on the folder."""
+    import soundfile
+
+    files = sorted((work / "folder").iterdir())
+    audio_s = sum(soundfile.info(file).duration for file in files)
+    commands = {"musicnn 0.1.0": ([musicnn, BENCHMARKS / "probes.py", "musicnn-tag", *files], musicnn_env())}
+    for precision in options.precisions:
+        commands[f"musicnn_lite {precision}"] = (
+            [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, *files], lite_env())
+    speeds = {tool: [] for tool in commands}
+    for round_ in range(settings.rounds):
+        for tool, (command, env) in commands.items():
+            _progress(f"steady state, {tool}, round {round_ + 1}")
+            speeds[tool].append(audio_s / run_child(command, env).result["tagging_s"])
+    return {tool: statistics.median(values) for tool, values in speeds.items()}
 
 
 def measure_network(settings: Settings, options: LiteOptions) -> dict[str, dict[int, float]]:
@@ -300,7 +318,8 @@ def machine(musicnn: Path) -> dict[str, str]:
     }
 
 
-def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], flops: dict[str, int],
+def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], steady: dict[str, float],
+           flops: dict[str, int],
            network: dict[str, dict[int, float]], peak: dict[str, float], cli: dict[str, float],
            quick: bool) -> str:
     """The results as markdown."""
@@ -320,6 +339,13 @@ def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], f
         ratio = f"{row.speed / baseline[row.input]:.2f}x" if row.input in baseline else "n/a"
         lines.append(f"| {row.input} | {row.tool} | {row.wall_s:.1f} | {row.speed:.1f} | {ratio} | "
                      f"{row.peak_rss_mib:,.0f} |")
+
+    lines += ["", "## Steady state: the same folder, tagging alone",
+              "The same tools in one process each, timed around the tagging loop only: after the imports, and "
+              "for musicnn_lite after the model is built and traced on one file (musicnn builds its graph for "
+              "every file, so that is part of its loop). Median over rounds.", "",
+              "| tool | audio s / tagging s | vs musicnn |", "| --- | ---: | ---: |"]
+    lines += [f"| {tool} | {speed:.1f} | {speed / steady['musicnn 0.1.0']:.2f}x |" for tool, speed in steady.items()]
 
     patch_flops = sum(flops.values())
     lines += ["", f"## Network alone: {MODEL}, ms per 3-s patch",
@@ -367,12 +393,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="musicnn-bench-") as work:
         rows = measure_throughput(settings, options, musicnn, Path(work))
+        steady = measure_steady(settings, options, musicnn, Path(work))
     peak = measure_matmul(settings, peak_dtypes)
     network = measure_network(settings, options)
     cli = measure_cli(settings, musicnn)
     info["load average (1 min)"] = f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
 
-    markdown = report(info, options, rows, flops, network, peak, cli, args.quick)
+    markdown = report(info, options, rows, steady, flops, network, peak, cli, args.quick)
     print(markdown)
     if output:
         output.write_text(markdown)
