@@ -21,6 +21,7 @@ setup(
         "librosa>=0.10",
         "numpy>=1.23",
         "soundfile>=0.12",
+        "soxr>=0.3",
         "matplotlib>=3.5",
         "tqdm>=4.60",
     ],
