@@ -188,7 +188,7 @@ def test_digital_silence_is_tagged(tmp_path, tagger):
 def test_nan_or_inf_in_an_array_is_refused(bad):
     waveform = _noise(1)[:, 0].astype(np.float64)
     waveform[100] = bad
-    with pytest.raises(MusicnnError, match="holds NaN or infinite values"):
+    with pytest.raises(MusicnnError, match="the waveform array holds NaN or infinite samples"):
         load_audio(waveform, sr=16000)
 
 
