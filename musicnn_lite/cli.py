@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from typing import TYPE_CHECKING
 
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     from .tagger import Tagger
 
     try:
-        tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
+        with _native_stderr_silenced():
+            tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
         _check_options(tagger, args)
         writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
             if args.output else None
@@ -105,6 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
         print(f"interrupted{again}", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Drop what C++ code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN, CUDA
+    probing) come before TF_CPP_MIN_LOG_LEVEL applies. Python errors are reported after it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:

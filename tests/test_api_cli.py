@@ -46,6 +46,7 @@ def test_cli_prints_top_tags_from_any_working_directory(tmp_path):
     done = run_cli(str(CLIPS["joram"]), "--topN", "5", "--model", "MTT_musicnn", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1:] == [" - techno", " - electronic", " - synth", " - fast", " - beat"]
+    assert done.stderr == ""  # TensorFlow's start-up lines are not shown
 
 
 def test_cli_help_and_model_list_answer_without_tensorflow():
