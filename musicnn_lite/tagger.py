@@ -52,8 +52,7 @@ class Tagger:
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
                  precision: str = "float32"):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise MusicnnError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 32")
+        _check_count("batch_size", batch_size, "a positive whole number, e.g. 32")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
@@ -96,8 +95,7 @@ class Tagger:
         consecutive songs share batches. A song that fails yields (source, MusicnnError)
         in place of its result and the rest go on.
         """
-        if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-            raise MusicnnError(f"jobs={jobs!r} must be a positive whole number of decoding threads, e.g. 2")
+        _check_count("jobs", jobs, "a positive whole number of decoding threads, e.g. 2")
         songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
         return self._tag_songs(songs, input_length, input_overlap, features, int(jobs))
 
@@ -163,3 +161,8 @@ class Tagger:
             runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
             self._runners[names] = runner
         return self._runners[names]
+
+
+def _check_count(name: str, value: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise MusicnnError(f"{name}={value!r} must be {what}")
