@@ -14,6 +14,8 @@ setup(
     python_requires=">=3.10",
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
     packages=["musicnn_lite", "musicnn_lite.weights"],
+    # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
+    py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
     package_data={"musicnn_lite.weights": ["*.npz", "LICENSE", "README.md"]},
     install_requires=[
@@ -25,7 +27,11 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1"]},
+    extras_require={
+        "beets": ["beets>=2.14"],
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+                 "beets>=2.14"],
+    },
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",

@@ -1,0 +1,217 @@
+"""beets plugin: tag the songs of a beets library with musicnn_lite, and find songs that sound alike.
+
+Enable it with `plugins: musicnn` in the beets configuration. `beet musicnn [QUERY]` stores,
+for each matching item without results, flexible attributes whose names start with `musicnn_`:
+the top tags, one likelihood per tag, the model, the library version and a song embedding.
+`beet musicnn-similar QUERY` ranks the other items by the cosine similarity of their embeddings.
+"""
+
+import base64
+import os
+import re
+from typing import Iterable
+
+import numpy as np
+from beets import ui
+from beets.dbcore import types
+from beets.library import Item, Library
+from beets.plugins import BeetsPlugin
+from beets.util import displayable_path
+
+import musicnn_lite
+from musicnn_lite import MusicnnError, Tagger, TagResult
+from musicnn_lite.labels import MSD_LABELS, MTT_LABELS
+
+PREFIX = "musicnn_"
+TOP_FIELD = PREFIX + "top"
+RESULT_FIELDS = {TOP_FIELD, PREFIX + "model", PREFIX + "version"}
+
+# Model tag -> genre, for `write: yes`. Only tags that name a genre; others (instruments,
+# voices, moods, decades) are left out. Users add or override entries; '' drops one.
+GENRES = {
+    # MagnaTagATune (MTT_* models)
+    "classical": "Classical", "techno": "Techno", "electronic": "Electronic", "rock": "Rock",
+    "ambient": "Ambient", "indian": "Indian", "opera": "Opera", "pop": "Pop", "new age": "New Age",
+    "dance": "Dance", "country": "Country", "metal": "Metal", "choral": "Choral",
+    # Million Song Dataset (MSD_* models)
+    "alternative": "Alternative", "indie": "Indie", "alternative rock": "Alternative Rock", "jazz": "Jazz",
+    "chillout": "Chillout", "classic rock": "Classic Rock", "soul": "Soul", "indie rock": "Indie Rock",
+    "electronica": "Electronica", "folk": "Folk", "punk": "Punk", "blues": "Blues", "hard rock": "Hard Rock",
+    "experimental": "Experimental", "Hip-Hop": "Hip-Hop", "easy listening": "Easy Listening", "funk": "Funk",
+    "electro": "Electro", "heavy metal": "Heavy Metal", "Progressive rock": "Progressive Rock",
+    "rnb": "R&B", "indie pop": "Indie Pop", "House": "House",
+}
+
+
+def tag_field(tag: str) -> str:
+    """The flexible attribute holding a tag's likelihood: 'no vocals' -> 'musicnn_no_vocals'."""
+    return PREFIX + re.sub(r"[^0-9a-z]+", "_", tag.lower()).strip("_")
+
+
+def encode_embedding(result: TagResult, layer: str) -> str:
+    """A song's unit-length embedding (the layer's mean over patches, flattened), as base64 float32."""
+    mean = result.features[layer].mean(axis=0).ravel()
+    return base64.b64encode((mean / np.linalg.norm(mean)).astype("<f4").tobytes()).decode("ascii")
+
+
+def decode_embedding(text: str) -> np.ndarray:
+    """The embedding stored by encode_embedding, (values,) float32."""
+    return np.frombuffer(base64.b64decode(text), "<f4")
+
+
+class MusicnnPlugin(BeetsPlugin):
+    """`beet musicnn`, `beet musicnn-similar`, and (with `auto: yes`) tagging on import."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.add({
+            "model": "MTT_musicnn",  # a bundled model name or the path of a converted weights file
+            "topN": 3,  # tags kept in musicnn_top, most likely first
+            "tags": "all",  # or a list of the model's tags whose likelihoods are stored
+            "embedding": "penultimate",  # layer stored for musicnn-similar, e.g. max_pool; null: none
+            "batch_size": 4,
+            "jobs": 2,  # audio decoding threads
+            "auto": False,  # tag on import
+            "write": False,  # also set `genres` from the top tags (mapped below) and write file tags
+            "genres": GENRES,
+        })
+        # Typed as numbers so that range queries work: `beet ls musicnn_techno:0.5..`.
+        self.item_types = {tag_field(tag): types.Float(3) for tag in (*MTT_LABELS, *MSD_LABELS)}
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+        self._tagger: Tagger | None = None
+
+    def commands(self) -> list[ui.Subcommand]:
+        tag = ui.Subcommand("musicnn", help="tag items with musicnn_lite (those without results)")
+        tag.parser.add_option("-f", "--force", action="store_true", default=False,
+                              help="tag again the items that already have results")
+        tag.parser.add_option("-w", "--write", action="store_true", default=None,
+                              help="set genres from the top tags and write them to the files")
+        tag.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
+                              help="store musicnn results in the library only (the default)")
+        tag.func = self.tag_command
+        similar = ui.Subcommand("musicnn-similar", help="list the items that sound most like one item")
+        similar.parser.add_option("-n", "--count", type="int", default=10, help="how many items to list")
+        similar.parser.add_format_option(target=Item)
+        similar.func = self.similar_command
+        return [tag, similar]
+
+    def tag_command(self, lib: Library, opts, args: list[str]) -> None:
+        items = [item for item in lib.items(args) if opts.force or TOP_FIELD not in item]
+        write = self.config["write"].get(bool) if opts.write is None else opts.write
+        self.tag_items(items, set_genres=write, write_files=write, progress=True)
+
+    def imported(self, session, task) -> None:
+        """Import stage: tag the new items; their files are written by the importer, if at all."""
+        items = [item for item in task.imported_items() if TOP_FIELD not in item]
+        self.tag_items(items, set_genres=self.config["write"].get(bool), write_files=False, progress=False)
+
+    def tag_items(self, items: list[Item], set_genres: bool, write_files: bool, progress: bool) -> None:
+        """Tag `items`, storing each item's results as soon as it is done; log and skip failures."""
+        if not items:
+            self._log.info("nothing to tag: the matching items have musicnn results (--force tags them again)")
+            return
+        present = []
+        for item in items:
+            if os.path.isfile(item.path):
+                present.append(item)
+            else:
+                self._log.error("skipped: no such file {} (`beet update` drops it from the library)",
+                                displayable_path(item.path))
+        if not present:
+            return
+        tagger = self.tagger()
+        layer = self.config["embedding"].get()
+        stored = self.stored_tags(tagger)
+        genres = self.config["genres"].get(dict)
+        top_n = self.config["topN"].get(int)
+        from tqdm import tqdm
+
+        tagged = 0
+        results = self.tag_many(tagger, [item.path for item in present], layer)
+        with tqdm(total=len(present), unit="song", disable=None if progress else True) as bar:
+            for item, (_, result) in zip(present, results):
+                if isinstance(result, MusicnnError):
+                    path, message = displayable_path(item.path), " ".join(str(result).split())
+                    self._log.error("skipped: {}", message if path in message else f"{path}: {message}")
+                else:
+                    self.store(item, result, tagger, stored, layer, top_n, genres if set_genres else None)
+                    if write_files:
+                        item.try_write()
+                    tagged += 1
+                bar.update()
+        self._log.info("tagged {} of {} items with {}", tagged, len(items), tagger.model_name)
+
+    def tagger(self) -> Tagger:
+        """The configured model, built on first use (tagging nothing never loads a model)."""
+        if self._tagger is None:
+            try:
+                self._tagger = Tagger(self.config["model"].as_str(), batch_size=self.config["batch_size"].get(int))
+            except MusicnnError as error:
+                raise ui.UserError(f"musicnn: {error}") from None
+        return self._tagger
+
+    def tag_many(self, tagger: Tagger, paths: list[bytes], layer: str | None):
+        try:
+            return tagger.tag_many(paths, features=[layer] if layer else False, jobs=self.config["jobs"].get(int))
+        except MusicnnError as error:  # a bad `embedding` layer or `jobs`, found before any file is read
+            raise ui.UserError(f"musicnn: {error}") from None
+
+    def stored_tags(self, tagger: Tagger) -> list[str]:
+        """The tags whose likelihoods are stored; checks `tags` and `topN` against the model."""
+        top_n = self.config["topN"].get(int)
+        if not 1 <= top_n <= len(tagger.labels):
+            raise ui.UserError(f"musicnn: topN: {top_n} must be a whole number from 1 to {len(tagger.labels)}")
+        tags = self.config["tags"].get()
+        if tags == "all":
+            return tagger.labels
+        tags = self.config["tags"].as_str_seq()
+        unknown = [tag for tag in tags if tag not in tagger.labels]
+        if unknown:
+            raise ui.UserError(f"musicnn: tags: {tagger.model_name} has no tag {unknown[0]!r}; "
+                               f"use 'all' or some of: {', '.join(tagger.labels)}")
+        return tags
+
+    @staticmethod
+    def store(item: Item, result: TagResult, tagger: Tagger, stored: Iterable[str], layer: str | None,
+              top_n: int, genres: dict[str, str] | None) -> None:
+        """Replace the item's musicnn attributes with this result and save it to the library."""
+        for field in [field for field in item.keys() if field.startswith(PREFIX)]:
+            del item[field]  # results of an earlier run, maybe of another model or with other tags
+        top = result.top(top_n)
+        item[TOP_FIELD] = ", ".join(top)
+        item[PREFIX + "model"] = tagger.model_name
+        item[PREFIX + "version"] = musicnn_lite.__version__
+        likelihoods = dict(zip(result.tags, result.likelihoods.tolist()))
+        for tag in stored:
+            item[tag_field(tag)] = likelihoods[tag]
+        if layer:
+            item[PREFIX + layer] = encode_embedding(result, layer)
+        if genres is not None:
+            mapped = list(dict.fromkeys(genres[tag] for tag in top if genres.get(tag)))
+            if mapped:
+                item.genres = mapped
+        item.store()
+
+    def similar_command(self, lib: Library, opts, args: list[str]) -> None:
+        layer = self.config["embedding"].get()
+        if not layer:
+            raise ui.UserError("musicnn-similar needs song embeddings: set musicnn.embedding "
+                               "(e.g. penultimate), then run `beet musicnn --force`")
+        field = PREFIX + layer
+        matches = list(lib.items(args))
+        if len(matches) != 1:
+            raise ui.UserError(f"musicnn-similar: the query matches {len(matches)} items; make it match one")
+        song, = matches
+        if field not in song:
+            raise ui.UserError(f"musicnn-similar: {displayable_path(song.path)} has no {field}; "
+                               "run `beet musicnn` on it first")
+        others = [item for item in lib.items() if field in item and item.id != song.id
+                  and item.get(PREFIX + "model") == song[PREFIX + "model"]]
+        if not others:
+            self._log.info("no other item has a {} embedding; run `beet musicnn`", song[PREFIX + "model"])
+            return
+        query = decode_embedding(song[field])
+        similarity = np.stack([decode_embedding(item[field]) for item in others]) @ query
+        for index in np.argsort(-similarity)[:opts.count]:
+            ui.print_(f"{similarity[index]:.3f}  {format(others[index])}")

@@ -1,0 +1,170 @@
+"""The beets plugin, run through beets' own command line on a real library in a temporary folder."""
+
+import base64
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import mediafile
+import numpy as np
+import pytest
+import soundfile
+
+import musicnn_lite
+from conftest import CLIPS, golden
+
+REPO = Path(__file__).resolve().parent.parent
+PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each
+
+
+def beet(library: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `beet ARGS` on the library whose config.yaml is in `library`; fail on a non-zero exit."""
+    env = {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "beets", *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def make_library(root: Path, songs: dict[str, Path], **musicnn_config) -> Path:
+    """A beets library in `root` (its own config and SQLite database) with `songs` (title -> file) imported."""
+    incoming = root / "incoming"
+    incoming.mkdir(parents=True)
+    for title, source in songs.items():
+        path = incoming / f"{title}{source.suffix}"
+        shutil.copy(source, path)
+        song = mediafile.MediaFile(path)
+        song.title = title
+        song.save()
+    settings = "".join(f"\n  {key}: {value}" for key, value in musicnn_config.items())
+    (root / "config.yaml").write_text(f"directory: {root / 'music'}\nlibrary: {root / 'library.db'}\n"
+                                      f"plugins: [musicnn]\nimport:\n  copy: no\n  write: no\n"
+                                      f"musicnn:{settings or ' {}'}\n")
+    beet(root, "import", "-A", "-q", str(incoming))  # as-is: no autotagger, no network
+    return root
+
+
+def part(clip: str, start: float, folder: Path) -> Path:
+    """A PART_SECONDS-long flac cut from a reference clip at `start` seconds."""
+    waveform, sr = soundfile.read(CLIPS[clip])
+    path = folder / f"{clip}_{start:g}.flac"
+    soundfile.write(path, waveform[int(start * sr):int((start + PART_SECONDS) * sr)], sr)
+    return path
+
+
+def corrupt(source: Path, folder: Path) -> Path:
+    """A copy of a flac file whose audio frames are replaced by random bytes; its header still reads."""
+    data = bytearray(source.read_bytes())
+    data[4096:] = np.random.default_rng(0).integers(0, 256, len(data) - 4096, dtype=np.uint8).tobytes()
+    path = folder / "corrupt.flac"
+    path.write_bytes(data)
+    return path
+
+
+def titles(library: Path, *query: str) -> list[str]:
+    return beet(library, "ls", "-f", "$title", *query).stdout.split()
+
+
+def stored_fields(library: Path) -> dict[str, dict[str, str]]:
+    """title -> the item's flexible attributes starting with musicnn, read from the SQLite database."""
+    with sqlite3.connect(library / "library.db") as db:
+        rows = db.execute("SELECT items.title, item_attributes.key, item_attributes.value FROM items "
+                          "JOIN item_attributes ON item_attributes.entity_id = items.id "
+                          "WHERE item_attributes.key LIKE 'musicnn%'").fetchall()
+    fields = {}
+    for title, key, value in rows:
+        fields.setdefault(title, {})[key] = value
+    return fields
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A library of a whole reference song, three parts of songs, a corrupt file and a deleted one, tagged once."""
+    root = tmp_path_factory.mktemp("beets")
+    parts = root / "parts"
+    parts.mkdir()
+    songs = {"joram": CLIPS["joram"], "joram_part": part("joram", 12, parts), "muddy_part": part("muddy", 0, parts),
+             "vibe_part": part("vibe_ace", 20, parts), "gone": part("muddy", 12, parts)}
+    songs["corrupt"] = corrupt(songs["vibe_part"], parts)
+    make_library(root, songs)
+    (root / "incoming" / "gone.flac").unlink()
+    return root, beet(root, "musicnn")
+
+
+def test_tagging_stores_the_golden_likelihoods_top_tags_model_and_version(library):
+    root, _ = library
+    expected = golden("joram", "MTT_musicnn")
+    likelihoods = expected["taggram"].mean(axis=0)
+    fields = stored_fields(root)["joram"]
+    for tag, value in zip(expected["tags"], likelihoods):
+        field = "musicnn_" + tag.replace(" ", "_")
+        assert abs(float(fields[field]) - value) <= 1e-5, field
+    assert fields["musicnn_top"] == ", ".join(expected["tags"][likelihoods.argsort()[-3:][::-1]])
+    assert fields["musicnn_model"] == "MTT_musicnn"
+    assert fields["musicnn_version"] == musicnn_lite.__version__
+    assert len(np.frombuffer(base64.b64decode(fields["musicnn_penultimate"]), "<f4")) == 200
+
+
+def test_stored_fields_answer_beets_queries(library):
+    root, _ = library
+    assert titles(root, "musicnn_top:techno") == ["joram", "joram_part"]
+    assert titles(root, "musicnn_techno:0.5..") == ["joram", "joram_part"]
+    assert titles(root, "musicnn_techno:..0.1") == ["muddy_part", "vibe_part"]
+    assert beet(root, "ls", "-f", "$genres", "musicnn_top::.").stdout.split() == []  # write is off by default
+
+
+def test_undecodable_and_missing_files_are_logged_skipped_and_left_unchanged(library):
+    root, run = library
+    assert "musicnn: skipped: could not decode " in run.stderr and "corrupt.flac" in run.stderr
+    assert f"musicnn: skipped: no such file {root / 'incoming' / 'gone.flac'}" in run.stderr
+    assert "tagged 4 of 6 items" in run.stderr
+    assert sorted(stored_fields(root)) == ["joram", "joram_part", "muddy_part", "vibe_part"]
+
+
+def test_similar_lists_the_rest_of_the_same_song_first(library):
+    root, _ = library
+    lines = beet(root, "musicnn-similar", "-f", "$title", "title:joram_part").stdout.splitlines()
+    ranked = [line.split() for line in lines]
+    assert [title for _, title in ranked][0] == "joram"
+    assert sorted(title for _, title in ranked) == ["joram", "muddy_part", "vibe_part"]
+    similarities = [float(similarity) for similarity, _ in ranked]
+    assert similarities == sorted(similarities, reverse=True) and -1 <= similarities[-1] <= similarities[0] <= 1
+
+
+def test_second_run_changes_nothing_and_force_tags_again(library):
+    root, _ = library
+    before = stored_fields(root)
+    again = beet(root, "musicnn")
+    assert stored_fields(root) == before
+    assert "tagged 0 of 2 items" in again.stderr  # only the two files that failed are tried again
+    assert "nothing to tag" in beet(root, "musicnn", "title:joram").stderr
+
+    beet(root, "modify", "-y", "title:joram_part", "musicnn_top=stale")
+    forced = beet(root, "musicnn", "--force", "title:joram_part")
+    assert "tagged 1 of 1 items" in forced.stderr
+    assert stored_fields(root) == before
+
+
+def test_write_sets_genres_from_the_top_tags_into_the_file(library):
+    root, _ = library
+    beet(root, "musicnn", "--force", "--write", "title:joram")
+    assert mediafile.MediaFile(root / "incoming" / "joram.mp3").genres == ["Techno", "Electronic"]
+    assert titles(root, "genres:Techno") == ["joram"]
+
+
+def test_auto_tags_songs_on_import(tmp_path):
+    root = make_library(tmp_path, {"vibe": part("vibe_ace", 0, tmp_path)}, auto="yes")
+    assert stored_fields(root)["vibe"]["musicnn_model"] == "MTT_musicnn"
+
+
+def test_wheel_installs_the_plugin_into_the_beetsplug_namespace(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path)
+    wheel, = tmp_path.glob("musicnn_lite-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "beetsplug/musicnn.py" in names
+    assert "beetsplug/__init__.py" not in names  # it would hide beets' own plugins
