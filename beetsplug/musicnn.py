@@ -15,6 +15,7 @@ import numpy as np
 from beets import ui
 from beets.dbcore import types
 from beets.library import Item, Library
+from beets.logging import getLogger
 from beets.plugins import BeetsPlugin
 from beets.util import displayable_path
 
@@ -24,7 +25,7 @@ from musicnn_lite.labels import MSD_LABELS, MTT_LABELS
 
 PREFIX = "musicnn_"
 TOP_FIELD = PREFIX + "top"
-RESULT_FIELDS = {TOP_FIELD, PREFIX + "model", PREFIX + "version"}
+log = getLogger("beets")  # beets' logger, whose handler prints every plugin's lines
 
 # Model tag -> genre, for `write: yes`. Only tags that name a genre; others (instruments,
 # voices, moods, decades) are left out. Users add or override entries; '' drops one.
@@ -58,6 +59,35 @@ def decode_embedding(text: str) -> np.ndarray:
     """The embedding stored by encode_embedding, (values,) float32."""
     return np.frombuffer(base64.b64decode(text), "<f4")
 
+
+
+def result_fields(result: TagResult, model_name: str, stored_tags: Iterable[str], top_n: int,
+                  layer: str | None) -> dict[str, str | float]:
+    """The flexible attributes that hold one song's result."""
+    likelihoods = dict(zip(result.tags, result.likelihoods.tolist()))
+    fields = {TOP_FIELD: ", ".join(result.top(top_n)), PREFIX + "model": model_name,
+              PREFIX + "version": musicnn_lite.__version__}
+    fields.update((tag_field(tag), likelihoods[tag]) for tag in stored_tags)
+    if layer:
+        fields[PREFIX + layer] = encode_embedding(result, layer)
+    return fields
+
+
+def genres_of(top: list[str], genres: dict[str, str]) -> list[str]:
+    """The genres that the top tags map to, in order, each once."""
+    return list(dict.fromkeys(genres[tag] for tag in top if genres.get(tag)))
+
+
+def store(item: Item, fields: dict[str, str | float], genres: list[str], write_file: bool) -> None:
+    """Replace the item's musicnn attributes by `fields`, set its genres if any, save it (and its file)."""
+    for field in [field for field in item.keys() if field.startswith(PREFIX)]:
+        del item[field]  # results of an earlier run, maybe of another model or with other tags
+    item.update(fields)
+    if genres:
+        item.genres = genres
+    item.store()
+    if write_file:
+        item.try_write()
 
 class MusicnnPlugin(BeetsPlugin):
     """`beet musicnn`, `beet musicnn-similar`, and (with `auto: yes`) tagging on import."""
@@ -121,23 +151,26 @@ class MusicnnPlugin(BeetsPlugin):
         if not present:
             return
         tagger = self.tagger()
-        layer = self.config["embedding"].get()
-        stored = self.stored_tags(tagger)
-        genres = self.config["genres"].get(dict)
-        top_n = self.config["topN"].get(int)
+        stored_tags, top_n, layer = self.checked_options(tagger)
+        genres = self.config["genres"].get(dict) if set_genres else {}
+        try:
+            results = tagger.tag_many([item.path for item in present], features=[layer] if layer else False,
+                                      jobs=self.config["jobs"].get(int))
+        except MusicnnError as error:  # a bad `embedding` layer or `jobs`, found before any file is read
+            raise ui.UserError(f"musicnn: {error}") from None
         from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
         tagged = 0
-        results = self.tag_many(tagger, [item.path for item in present], layer)
-        with tqdm(total=len(present), unit="song", disable=None if progress else True) as bar:
+        with tqdm(total=len(present), unit="song", disable=None if progress else True) as bar, \
+                logging_redirect_tqdm([log]):  # log lines go above the bar, not through it
             for item, (_, result) in zip(present, results):
                 if isinstance(result, MusicnnError):
                     path, message = displayable_path(item.path), " ".join(str(result).split())
                     self._log.error("skipped: {}", message if path in message else f"{path}: {message}")
                 else:
-                    self.store(item, result, tagger, stored, layer, top_n, genres if set_genres else None)
-                    if write_files:
-                        item.try_write()
+                    fields = result_fields(result, tagger.model_name, stored_tags, top_n, layer)
+                    store(item, fields, genres_of(result.top(top_n), genres), write_files)
                     tagged += 1
                 bar.update()
         self._log.info("tagged {} of {} items with {}", tagged, len(items), tagger.model_name)
@@ -151,47 +184,17 @@ class MusicnnPlugin(BeetsPlugin):
                 raise ui.UserError(f"musicnn: {error}") from None
         return self._tagger
 
-    def tag_many(self, tagger: Tagger, paths: list[bytes], layer: str | None):
-        try:
-            return tagger.tag_many(paths, features=[layer] if layer else False, jobs=self.config["jobs"].get(int))
-        except MusicnnError as error:  # a bad `embedding` layer or `jobs`, found before any file is read
-            raise ui.UserError(f"musicnn: {error}") from None
-
-    def stored_tags(self, tagger: Tagger) -> list[str]:
-        """The tags whose likelihoods are stored; checks `tags` and `topN` against the model."""
+    def checked_options(self, tagger: Tagger) -> tuple[list[str], int, str | None]:
+        """(tags whose likelihoods are stored, topN, embedding layer), `tags` and `topN` checked against the model."""
         top_n = self.config["topN"].get(int)
         if not 1 <= top_n <= len(tagger.labels):
             raise ui.UserError(f"musicnn: topN: {top_n} must be a whole number from 1 to {len(tagger.labels)}")
-        tags = self.config["tags"].get()
-        if tags == "all":
-            return tagger.labels
-        tags = self.config["tags"].as_str_seq()
+        tags = tagger.labels if self.config["tags"].get() == "all" else self.config["tags"].as_str_seq()
         unknown = [tag for tag in tags if tag not in tagger.labels]
         if unknown:
             raise ui.UserError(f"musicnn: tags: {tagger.model_name} has no tag {unknown[0]!r}; "
                                f"use 'all' or some of: {', '.join(tagger.labels)}")
-        return tags
-
-    @staticmethod
-    def store(item: Item, result: TagResult, tagger: Tagger, stored: Iterable[str], layer: str | None,
-              top_n: int, genres: dict[str, str] | None) -> None:
-        """Replace the item's musicnn attributes with this result and save it to the library."""
-        for field in [field for field in item.keys() if field.startswith(PREFIX)]:
-            del item[field]  # results of an earlier run, maybe of another model or with other tags
-        top = result.top(top_n)
-        item[TOP_FIELD] = ", ".join(top)
-        item[PREFIX + "model"] = tagger.model_name
-        item[PREFIX + "version"] = musicnn_lite.__version__
-        likelihoods = dict(zip(result.tags, result.likelihoods.tolist()))
-        for tag in stored:
-            item[tag_field(tag)] = likelihoods[tag]
-        if layer:
-            item[PREFIX + layer] = encode_embedding(result, layer)
-        if genres is not None:
-            mapped = list(dict.fromkeys(genres[tag] for tag in top if genres.get(tag)))
-            if mapped:
-                item.genres = mapped
-        item.store()
+        return tags, top_n, self.config["embedding"].get()
 
     def similar_command(self, lib: Library, opts, args: list[str]) -> None:
         layer = self.config["embedding"].get()
