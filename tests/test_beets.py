@@ -3,9 +3,11 @@
 import base64
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -159,6 +161,20 @@ def test_write_sets_genres_from_the_top_tags_into_the_file(library):
     assert mediafile.MediaFile(root / "incoming" / "joram.mp3").genres == ["Techno", "Electronic"]
     assert titles(root, "genres:Techno") == ["joram"]
 
+
+def test_an_interrupted_run_keeps_the_items_it_tagged(tmp_path):
+    songs = {f"song{index}": CLIPS["vibe_ace"] for index in range(8)}  # 61 s each, about 0.3 s of work
+    root = make_library(tmp_path, songs)
+    env = {**os.environ, "BEETSDIR": str(root), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.Popen([sys.executable, "-m", "beets", "musicnn"], env=env, stderr=subprocess.PIPE, text=True)
+    while not stored_fields(root) and run.poll() is None:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)  # Ctrl-C, once the first item is in the database
+    run.communicate(timeout=120)
+    kept = len(stored_fields(root))
+    assert 1 <= kept < len(songs)
+    assert f"tagged {len(songs) - kept} of {len(songs) - kept} items" in beet(root, "musicnn").stderr
+    assert len(stored_fields(root)) == len(songs)
 
 def test_auto_tags_songs_on_import(tmp_path):
     root = make_library(tmp_path, {"vibe": part("vibe_ace", 0, tmp_path)}, auto="yes")
