@@ -60,7 +60,6 @@ def decode_embedding(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), "<f4")
 
 
-
 def result_fields(result: TagResult, model_name: str, stored_tags: Iterable[str], top_n: int,
                   layer: str | None) -> dict[str, str | float]:
     """The flexible attributes that hold one song's result."""
@@ -88,6 +87,7 @@ def store(item: Item, fields: dict[str, str | float], genres: list[str], write_f
     item.store()
     if write_file:
         item.try_write()
+
 
 class MusicnnPlugin(BeetsPlugin):
     """`beet musicnn`, `beet musicnn-similar`, and (with `auto: yes`) tagging on import."""
