@@ -7,7 +7,6 @@ the top tags, one likelihood per tag, the model, the library version and a song 
 """
 
 import base64
-import os
 import re
 from typing import Iterable
 
@@ -141,20 +140,11 @@ class MusicnnPlugin(BeetsPlugin):
         if not items:
             self._log.info("nothing to tag: the matching items have musicnn results (--force tags them again)")
             return
-        present = []
-        for item in items:
-            if os.path.isfile(item.path):
-                present.append(item)
-            else:
-                self._log.error("skipped: no such file {} (`beet update` drops it from the library)",
-                                displayable_path(item.path))
-        if not present:
-            return
         tagger = self.tagger()
         stored_tags, top_n, layer = self.checked_options(tagger)
         genres = self.config["genres"].get(dict) if set_genres else {}
         try:
-            results = tagger.tag_many([item.path for item in present], features=[layer] if layer else False,
+            results = tagger.tag_many([item.path for item in items], features=[layer] if layer else False,
                                       jobs=self.config["jobs"].get(int))
         except MusicnnError as error:  # a bad `embedding` layer or `jobs`, found before any file is read
             raise ui.UserError(f"musicnn: {error}") from None
@@ -162,9 +152,9 @@ class MusicnnPlugin(BeetsPlugin):
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         tagged = 0
-        with tqdm(total=len(present), unit="song", disable=None if progress else True) as bar, \
+        with tqdm(total=len(items), unit="song", disable=None if progress else True) as bar, \
                 logging_redirect_tqdm([log]):  # log lines go above the bar, not through it
-            for item, (_, result) in zip(present, results):
+            for item, (_, result) in zip(items, results):
                 if isinstance(result, MusicnnError):
                     path, message = displayable_path(item.path), " ".join(str(result).split())
                     self._log.error("skipped: {}", message if path in message else f"{path}: {message}")

@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parent.parent
 PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each
 
 
-def beet(library: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run `beet ARGS` on the library whose config.yaml is in `library`; fail on a non-zero exit."""
+def beet(library: Path, *args: str, status: int = 0) -> subprocess.CompletedProcess:
+    """Run `beet ARGS` on the library whose config.yaml is in `library`; check its exit status."""
     env = {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-m", "beets", *args], capture_output=True, text=True, env=env,
                           timeout=600)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == status, done.stderr
     return done
 
 
@@ -122,7 +122,7 @@ def test_stored_fields_answer_beets_queries(library):
 def test_undecodable_and_missing_files_are_logged_skipped_and_left_unchanged(library):
     root, run = library
     assert "musicnn: skipped: could not decode " in run.stderr and "corrupt.flac" in run.stderr
-    assert f"musicnn: skipped: no such file {root / 'incoming' / 'gone.flac'}" in run.stderr
+    assert f"musicnn: skipped: no such file: {root / 'incoming' / 'gone.flac'}" in run.stderr
     assert "tagged 4 of 6 items" in run.stderr
     assert sorted(stored_fields(root)) == ["joram", "joram_part", "muddy_part", "vibe_part"]
 
@@ -161,6 +161,19 @@ def test_write_sets_genres_from_the_top_tags_into_the_file(library):
     assert mediafile.MediaFile(root / "incoming" / "joram.mp3").genres == ["Techno", "Electronic"]
     assert titles(root, "genres:Techno") == ["joram"]
 
+
+@pytest.mark.parametrize("setting, message", [
+    ("model: MTT_banjo", "error: musicnn: unknown model 'MTT_banjo'"),
+    ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn has no tag 'banjo'; use 'all' or some of: guitar,"),
+    ("embedding: pool5", "error: musicnn: MTT_musicnn has no feature 'pool5'"),
+])
+def test_a_bad_setting_is_one_error_line_and_changes_nothing(library, tmp_path, setting, message):
+    root, _ = library
+    before = stored_fields(root)
+    (tmp_path / "bad.yaml").write_text(f"musicnn:\n  {setting}\n")
+    failed = beet(root, "-c", str(tmp_path / "bad.yaml"), "musicnn", "--force", status=1)
+    assert failed.stderr.splitlines()[-1].startswith(message) and "Traceback" not in failed.stderr
+    assert stored_fields(root) == before
 
 def test_an_interrupted_run_keeps_the_items_it_tagged(tmp_path):
     songs = {f"song{index}": CLIPS["vibe_ace"] for index in range(8)}  # 61 s each, about 0.3 s of work
