@@ -138,7 +138,7 @@ class MusicnnPlugin(BeetsPlugin):
     def tag_items(self, items: list[Item], set_genres: bool, write_files: bool, progress: bool) -> None:
         """Tag `items`, storing each item's results as soon as it is done; log and skip failures."""
         if not items:
-            self._log.info("nothing to tag: the matching items have musicnn results (--force tags them again)")
+            self._log.info("nothing to tag: every matching item has musicnn results (--force tags them again)")
             return
         tagger = self.tagger()
         stored_tags, top_n, layer = self.checked_options(tagger)
