@@ -115,13 +115,15 @@ class MusicnnPlugin(BeetsPlugin):
         tag.parser.add_option("-f", "--force", action="store_true", default=False,
                               help="tag again the items that already have results")
         tag.parser.add_option("-w", "--write", action="store_true", default=None,
-                              help="set genres from the top tags and write them to the files")
+                              help="also set genres from the top tags and write the files' tags")
         tag.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
-                              help="store musicnn results in the library only (the default)")
+                              help="store musicnn results in the library only (default unless musicnn.write)")
+        tag.parser.usage += " [QUERY]"
         tag.func = self.tag_command
         similar = ui.Subcommand("musicnn-similar", help="list the items that sound most like one item")
         similar.parser.add_option("-n", "--count", type="int", default=10, help="how many items to list")
         similar.parser.add_format_option(target=Item)
+        similar.parser.usage += " QUERY"
         similar.func = self.similar_command
         return [tag, similar]
 
