@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import mediafile
@@ -23,11 +24,15 @@ REPO = Path(__file__).resolve().parent.parent
 PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each
 
 
+def beets_env(library: Path) -> dict[str, str]:
+    """The environment of a `beet` command on the library whose config.yaml is in `library`."""
+    return {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
 def beet(library: Path, *args: str, status: int = 0) -> subprocess.CompletedProcess:
     """Run `beet ARGS` on the library whose config.yaml is in `library`; check its exit status."""
-    env = {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-m", "beets", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-m", "beets", *args], capture_output=True, text=True,
+                          env=beets_env(library), timeout=600)
     assert done.returncode == status, done.stderr
     return done
 
@@ -73,7 +78,7 @@ def titles(library: Path, *query: str) -> list[str]:
 
 def stored_fields(library: Path) -> dict[str, dict[str, str]]:
     """title -> the item's flexible attributes starting with musicnn, read from the SQLite database."""
-    with sqlite3.connect(library / "library.db") as db:
+    with closing(sqlite3.connect(library / "library.db")) as db:
         rows = db.execute("SELECT items.title, item_attributes.key, item_attributes.value FROM items "
                           "JOIN item_attributes ON item_attributes.entity_id = items.id "
                           "WHERE item_attributes.key LIKE 'musicnn%'").fetchall()
@@ -131,7 +136,7 @@ def test_similar_lists_the_rest_of_the_same_song_first(library):
     root, _ = library
     lines = beet(root, "musicnn-similar", "-f", "$title", "title:joram_part").stdout.splitlines()
     ranked = [line.split() for line in lines]
-    assert [title for _, title in ranked][0] == "joram"
+    assert ranked[0][1] == "joram"
     assert sorted(title for _, title in ranked) == ["joram", "muddy_part", "vibe_part"]
     similarities = [float(similarity) for similarity, _ in ranked]
     assert similarities == sorted(similarities, reverse=True) and -1 <= similarities[-1] <= similarities[0] <= 1
@@ -175,11 +180,12 @@ def test_a_bad_setting_is_one_error_line_and_changes_nothing(library, tmp_path, 
     assert failed.stderr.splitlines()[-1].startswith(message) and "Traceback" not in failed.stderr
     assert stored_fields(root) == before
 
+
 def test_an_interrupted_run_keeps_the_items_it_tagged(tmp_path):
     songs = {f"song{index}": CLIPS["vibe_ace"] for index in range(8)}  # 61 s each, about 0.3 s of work
     root = make_library(tmp_path, songs)
-    env = {**os.environ, "BEETSDIR": str(root), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    run = subprocess.Popen([sys.executable, "-m", "beets", "musicnn"], env=env, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen([sys.executable, "-m", "beets", "musicnn"], env=beets_env(root), stderr=subprocess.PIPE,
+                           text=True)
     while not stored_fields(root) and run.poll() is None:
         time.sleep(0.02)
     run.send_signal(signal.SIGINT)  # Ctrl-C, once the first item is in the database
@@ -188,6 +194,7 @@ def test_an_interrupted_run_keeps_the_items_it_tagged(tmp_path):
     assert 1 <= kept < len(songs)
     assert f"tagged {len(songs) - kept} of {len(songs) - kept} items" in beet(root, "musicnn").stderr
     assert len(stored_fields(root)) == len(songs)
+
 
 def test_auto_tags_songs_on_import(tmp_path):
     root = make_library(tmp_path, {"vibe": part("vibe_ace", 0, tmp_path)}, auto="yes")
