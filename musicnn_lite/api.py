@@ -9,7 +9,7 @@ import numpy as np
 from . import zoo
 from .audio import AudioSource
 from .errors import MusicnnError
-from .outputs import musicnn_tags_line, top_tags_text
+from .printouts import musicnn_tags_line, top_tags_text
 from .tagger import Tagger
 
 

@@ -155,14 +155,20 @@ def _fallback_decode(source: str | os.PathLike, reason: str) -> tuple[int, Itera
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MusicnnError(f"no such file: {path}; check the path")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MusicnnError(f"no such file: {path}; check the path") from None
+    except OSError as error:  # a symbolic link loop, a name too long, ...
+        raise MusicnnError(f"cannot open {path} ({error.strerror}); check the path") from None
     if path.is_dir():
         raise MusicnnError(f"{path} is a folder, not an audio file; pass a file "
                            "(the command line accepts folders)")
+    if not path.is_file():
+        raise MusicnnError(f"{path} is not a regular file (a pipe, socket or device); pass an audio file")
     if not os.access(path, os.R_OK):
         raise MusicnnError(f"cannot read {path}: permission denied; check the file's permissions")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise MusicnnError(f"{path} is empty (0 bytes); pass a file that holds audio")
 
 

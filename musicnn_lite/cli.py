@@ -10,25 +10,36 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import tempfile
 import time
 from typing import TYPE_CHECKING
 
 from .errors import MusicnnError
+from .durable import OutputError
 from .files import audio_files
-from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
+from .outputs import FORMATS, ResultWriter, open_writer, output_paths
+from .printouts import musicnn_tags_line, top_tags_text
 from .zoo import BUNDLED_MODELS
 
 if TYPE_CHECKING:
     from .tagger import Tagger
+
+# Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
+# the --output file cannot be written; interrupted.
+EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m musicnn_lite",
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
-                    "or writes every file's results to a .csv, .jsonl or .npz file.")
+                    "or writes every file's results to a .csv, .jsonl or .npz file.",
+        epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
+               f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
+               f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
+               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
@@ -84,14 +95,20 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 if any file failed, 130 if interrupted)."""
+    """Run the command line; returns the exit status (see EXIT_OK and the others)."""
     args = _parse_args(argv)
     if args.list_models:
         print("\n".join(BUNDLED_MODELS))
-        return 0
+        return EXIT_OK
+    try:
+        paths = audio_files(args.paths, exclude=output_paths(args.output) if args.output else ())
+    except MusicnnError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the CLI owns its process: hide TF's C++ info lines
     from .tagger import Tagger
 
+    writer = None
     try:
         with _native_stderr_silenced():
             tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
@@ -99,14 +116,30 @@ def main(argv: list[str] | None = None) -> int:
         writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
             if args.output else None
         with writer or contextlib.nullcontext():
-            return _tag_files(tagger, audio_files(args.paths), writer, args)
+            return _tag_files(tagger, paths, writer, args)
+    except OutputError as error:
+        go_on = f"; the files done are kept: once that is mended, go on with {_resume_command(argv)}" \
+            if writer else ""
+        print(f"error: {error}{go_on}", file=sys.stderr)
+        return EXIT_OUTPUT
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FILES_FAILED
     except KeyboardInterrupt:
-        again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
+        again = f"; the files done are in {_shown(writer.kept_in)}: add --resume to go on" if writer else ""
         print(f"interrupted{again}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    """The command line that goes on with this run: the same arguments, with --resume."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", "-m", "musicnn_lite", *args, *([] if "--resume" in args else ["--resume"])])
+
+
+def _shown(path) -> str:
+    """`path` as a message names it: a folder ends in a separator."""
+    return f"{path}{os.sep}" if os.path.isdir(path) else str(path)
 
 
 @contextlib.contextmanager
@@ -166,4 +199,4 @@ def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, ar
                 audio_seconds += len(result.taggram) * patch_step
             bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
             bar.update()
-    return 1 if failed else 0
+    return EXIT_FILES_FAILED if failed else EXIT_OK
