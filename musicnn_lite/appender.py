@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .durable import OutputLock, check_model, write_failure
+from .durable import OutputLock, check_model, refuse_read_only, write_failure
 from .errors import MusicnnError
 from .line_formats import LineCodec, UnreadableRecord
 
@@ -28,17 +28,10 @@ class DurableAppender:
     def __init__(self, path: Path, codec: LineCodec, model: str, resume: bool):
         self.path, self.kept_in, self._codec, self._model = path, path, codec, model
         self.done: dict[str, str] = {}
+        self._fd: int | None = None
         self._lock = OutputLock(path)
         try:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
-        except OSError as error:
-            self._lock.release()
-            raise write_failure(path, error) from None
-        try:
-            keep = self._take_up(path.read_bytes()) if resume else 0
-            os.ftruncate(self._fd, keep)
-            if not keep:
-                self._append(codec.header())
+            self._open(resume)
         except BaseException:
             self.close()
             raise
@@ -60,6 +53,18 @@ class DurableAppender:
 
     def __exit__(self, kind, error, traceback) -> None:
         self.close()
+
+    def _open(self, resume: bool) -> None:
+        """Open the file, keeping its whole records if `resume`, else starting it afresh."""
+        refuse_read_only(self.path)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as error:
+            raise write_failure(self.path, error) from None
+        keep = self._take_up(self.path.read_bytes()) if resume else 0
+        os.ftruncate(self._fd, keep)
+        if not keep:
+            self._append(self._codec.header())
 
     def _append(self, text: str) -> None:
         """Write `text` and make it durable; on failure, cut the file back to where it was."""

@@ -44,6 +44,21 @@ def sibling(path: Path, suffix: str) -> Path:
     return path.with_name(stem + tail)
 
 
+def refuse_read_only(path: Path) -> None:
+    """Raise OutputError if the result file `path` exists but may not be written.
+
+    A file without any write permission is refused even where the superuser could write it:
+    someone made it read-only to keep it.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if not mode & 0o222 or not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write results to {path}: it is read-only; choose another --output file, "
+                          "or make it writable to replace it")
+
+
 def write_failure(path: Path, error: OSError) -> OutputError:
     """The one-line OutputError for an OSError met while writing `path`."""
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):

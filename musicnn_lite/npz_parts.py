@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .durable import OutputLock, check_model, fsync_path, sibling, write_failure
+from .durable import OutputLock, check_model, fsync_path, refuse_read_only, sibling, write_failure
 from .errors import MusicnnError
 from .line_formats import one_line
 
@@ -80,11 +80,7 @@ class NpzWriter:
             self._lock.release()
 
     def _open(self, resume: bool) -> None:
-        if self.path.exists():
-            try:  # refused if read-only, as a CSV or JSONL file is
-                open(self.path, "ab").close()
-            except OSError as error:
-                raise write_failure(self.path, error) from None
+        refuse_read_only(self.path)
         finished = self._open_finished_file() if resume and self.path.exists() else None
         if not resume:
             shutil.rmtree(self.kept_in, ignore_errors=True)
