@@ -137,7 +137,7 @@ def _resume_command(argv: list[str] | None) -> str:
     return shlex.join(["python", "-m", "musicnn_lite", *args, *([] if "--resume" in args else ["--resume"])])
 
 
-def _shown(path) -> str:
+def _shown(path: os.PathLike) -> str:
     """`path` as a message names it: a folder ends in a separator."""
     return f"{path}{os.sep}" if os.path.isdir(path) else str(path)
 

@@ -89,7 +89,8 @@ def _names(folder: str, pattern: str) -> list[str]:
         names = os.listdir(folder or ".")
     except OSError:
         return []
-    return sorted(name for name in fnmatch.filter(names, pattern) if pattern.startswith(".") or not name.startswith("."))
+    hidden_too = pattern.startswith(".")
+    return sorted(name for name in fnmatch.filter(names, pattern) if hidden_too or not name.startswith("."))
 
 
 def _is_pattern(path: str) -> bool:

@@ -125,9 +125,14 @@ class JsonlCodec:
 
 
 def likelihoods(result: TagResult, columns: list[str]) -> np.ndarray:
-    """The song-level likelihood of each of `columns`, float32, (columns,), taken by tag name from `result`."""
-    by_tag = dict(zip(result.tags, result.likelihoods.astype(np.float32)))
-    return np.array([by_tag[column] for column in columns], np.float32)
+    """The song-level likelihood of each of `columns`, float32, (columns,)."""
+    return result.likelihoods.astype(np.float32)[column_indices(result, columns)]
+
+
+def column_indices(result: TagResult, columns: list[str]) -> list[int]:
+    """Where each of `columns` is among the result's tags (its taggram columns)."""
+    index = {tag: i for i, tag in enumerate(result.tags)}
+    return [index[column] for column in columns]
 
 
 def one_line(error: Exception) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .durable import OutputLock, check_model, fsync_path, refuse_read_only, sibling, write_failure
 from .errors import MusicnnError
-from .line_formats import one_line
+from .line_formats import column_indices, one_line
 
 if TYPE_CHECKING:
     from .tagger import TagResult
@@ -30,7 +30,7 @@ class NpzWriter:
 
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
     (songs,) "ok" or "error", "errors" (songs,) the error message or "", and for each song i
-    that was tagged "i/taggram" (patches, tags) plus "i/<feature>" (patches, ...) for each
+    that was tagged "i/taggram" (patches, columns) plus "i/<feature>" (patches, ...) for each
     feature. Songs are in the order they were written. `done` maps each song already written
     to its status; `kept_in` is the parts folder, where they are until `close()`.
     """
@@ -52,7 +52,7 @@ class NpzWriter:
         if isinstance(result, MusicnnError):
             arrays.update(status="error", error=one_line(result))
         else:
-            arrays.update(status="ok", error="", taggram=result.taggram,
+            arrays.update(status="ok", error="", taggram=result.taggram[:, column_indices(result, self.columns)],
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
 
@@ -63,12 +63,12 @@ class NpzWriter:
             self._pack(temporary)
             fsync_path(temporary)
             os.replace(temporary, self.path)
+            shutil.rmtree(self.kept_in)
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise write_failure(self.path, error) from None
         finally:
             self._lock.release()
-        shutil.rmtree(self.kept_in)
 
     def __enter__(self) -> NpzWriter:
         return self

@@ -187,3 +187,24 @@ def test_a_read_only_result_file_is_refused_and_kept(tmp_path, suffix):
             open_writer(out, "MTT_musicnn", LABELS, resume=resume)
     assert out.read_bytes() == before
     assert [path.name for path in tmp_path.iterdir()] == [out.name]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz"])
+def test_the_caller_chooses_the_tag_columns_and_their_order(tmp_path, suffix):
+    columns = ["piano", "rock"]  # another order, and not every tag of the result
+    out = tmp_path / f"out{suffix}"
+    with open_writer(out, "MTT_musicnn", columns) as writer:
+        writer.write("a.wav", RESULT)
+    wanted = RESULT.likelihoods[[2, 0]]
+    if suffix == ".npz":
+        with np.load(out) as archive:
+            assert archive["tags"].tolist() == columns
+            np.testing.assert_array_equal(archive["0/taggram"], RESULT.taggram[:, [2, 0]])
+    elif suffix == ".csv":
+        header, row = csv.reader(out.open(newline=""))
+        assert header[5:] == columns
+        np.testing.assert_array_equal(np.array(row[5:], np.float32), wanted)
+    else:
+        record, = (json.loads(line) for line in out.read_text().splitlines())
+        assert list(record["likelihoods"]) == columns
+        np.testing.assert_array_equal(np.array(list(record["likelihoods"].values()), np.float32), wanted)
