@@ -16,8 +16,8 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from .errors import MusicnnError
 from .durable import OutputError
+from .errors import MusicnnError
 from .files import audio_files
 from .outputs import FORMATS, ResultWriter, open_writer, output_paths
 from .printouts import musicnn_tags_line, top_tags_text
