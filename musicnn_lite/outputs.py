@@ -186,6 +186,7 @@ class JsonlWriter(_LineWriter):
     """One JSON object per line and song.
 
     ok: {"path", "model", "status": "ok", "top_tags": [...], "likelihoods": {tag: value},
+    "timestamps": [start of each patch in seconds],
     "features": {name: [value per channel]}}, features only if the result has any, each the
     mean over patches and over every other axis but the last (channels).
     error: {"path", "model", "status": "error", "error": message}.
@@ -195,7 +196,8 @@ class JsonlWriter(_LineWriter):
         if isinstance(result, MusicnnError):
             return self._line({"path": name, "model": self.model, "status": "error", "error": _one_line(result)})
         record = {"path": name, "model": self.model, "status": "ok", "top_tags": result.top(self.top_n),
-                  "likelihoods": dict(zip(self.labels, _floats(result.likelihoods)))}
+                  "likelihoods": dict(zip(self.labels, _floats(result.likelihoods))),
+                  "timestamps": _floats(result.timestamps)}
         if result.features:
             record["features"] = {feature: _floats(values.reshape(-1, values.shape[-1]).mean(axis=0))
                                   for feature, values in result.features.items()}
@@ -226,7 +228,8 @@ class NpzWriter(ResultWriter):
 
     Arrays in the finished file: "model" (str), "tags" (tags,), "paths" (songs,), "status" (songs,)
     "ok" or "error", "errors" (songs,) the error message or "", and for each song i that was
-    tagged "i/taggram" (patches, tags) plus "i/<feature>" (patches, ...) for each feature.
+    tagged "i/taggram" (patches, tags), "i/timestamps" (patches,) the start of each patch in
+    seconds, plus "i/<feature>" (patches, ...) for each feature.
     Songs are in the order they were written.
     """
 
@@ -254,7 +257,7 @@ class NpzWriter(ResultWriter):
         if isinstance(result, MusicnnError):
             arrays.update(status="error", error=_one_line(result))
         else:
-            arrays.update(status="ok", error="", taggram=result.taggram,
+            arrays.update(status="ok", error="", taggram=result.taggram, timestamps=result.timestamps,
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
 
@@ -268,7 +271,7 @@ class NpzWriter(ResultWriter):
                     for key, field in (("paths", "path"), ("status", "status"), ("errors", "error")):
                         listing[key].append(str(arrays[field]))
                     for key in arrays.files:
-                        if key == "taggram" or key.startswith("feature/"):
+                        if key in _SONG_ARRAYS or key.startswith("feature/"):
                             _put_array(archive, f"{index}/{key.removeprefix('feature/')}", arrays[key])
             _put_array(archive, "model", np.array(self.model))
             _put_array(archive, "tags", np.array(self.labels))
@@ -321,8 +324,11 @@ class NpzWriter(ResultWriter):
             if name not in self.done:
                 arrays = {"path": name, "model": self.model, "status": status, "error": error}
                 for layer, key in arrays_of_song.get(index, {}).items():
-                    arrays["taggram" if layer == "taggram" else f"feature/{layer}"] = finished[key]
+                    arrays[layer if layer in _SONG_ARRAYS else f"feature/{layer}"] = finished[key]
                 self._write_part(arrays)
+
+
+_SONG_ARRAYS = ("taggram", "timestamps")  # a song's arrays in an .npz besides its features
 
 
 def _lines(data: bytes) -> list[bytes]:

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import soundfile
+import soxr
 
 from conftest import CLIPS, run_cli
 from musicnn_lite import MusicnnError, cli, get_tagger
@@ -46,16 +47,15 @@ def test_random_bytes_named_mp3_print_one_line_and_no_decoder_notes(tmp_path):
 @pytest.mark.parametrize("name, codec, rate", [("song.m4a", "aac", 44100), ("song.opus", "libopus", 48000)])
 def test_aac_and_opus_files_tag_without_a_system_ffmpeg(tmp_path, monkeypatch, reference, name, codec, rate):
     waveform, source_rate = reference
-    import soxr
-
-    waveform = soxr.resample(waveform.T, source_rate, rate).T.astype(np.float32) if rate != source_rate else waveform
-    path = encode(tmp_path / name, codec, waveform, rate)
+    path = encode(tmp_path / name, codec, soxr.resample(waveform.T, source_rate, rate).T.copy(), rate)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert shutil.which("ffmpeg") is None
-    tagger = get_tagger("MTT_musicnn")
-    decoded, original = tagger.tag(path), tagger.tag(reference[0], sr=source_rate)
-    assert decoded.taggram.shape == original.taggram.shape == (1, 50)
-    np.testing.assert_allclose(decoded.likelihoods, original.likelihoods, atol=0.03)  # lossy, not exact
+    decoded, original = load_audio(path), load_audio(waveform, sr=source_rate)
+    # Lossy codecs add a few ms of encoder delay: the decoded audio is the original shifted by a lag.
+    similarity = [np.corrcoef(decoded[lag:lag + 64000], original[:64000])[0, 1] for lag in range(1024)]
+    assert max(similarity) > 0.99
+    taggram = get_tagger("MTT_musicnn").tag(path).taggram
+    assert taggram.shape == (1, 50) and ((0 <= taggram) & (taggram <= 1)).all()
 
 
 def test_ffmpeg_decoding_in_blocks_equals_one_block(tmp_path, reference):

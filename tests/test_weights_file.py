@@ -24,7 +24,7 @@ def test_a_corrupt_deflate_stream_is_a_clear_error(tmp_path):
     data[start:start + 200] = b"\xff" * 200  # no longer a valid deflate stream
     path.write_bytes(data)
     with pytest.raises(MusicnnError, match=r"corrupt\.npz is not a valid musicnn_lite weights file "
-                                           r"\('penultimate_dense/kernel' is damaged"):
+                                           r"\(.*'penultimate_dense/kernel.*Error -3 while decompressing"):
         Tagger(path)
 
 
@@ -43,7 +43,7 @@ def test_an_array_declaring_more_than_it_holds_is_refused_before_allocating(tmp_
 
 def test_a_file_declaring_more_bytes_than_any_model_needs_is_refused(monkeypatch):
     monkeypatch.setattr(zoo, "MAX_WEIGHTS_BYTES", 2 ** 20)
-    with pytest.raises(MusicnnError, match=r"MTT_musicnn\.npz is not a valid .* its arrays declare more than 1 MB"):
+    with pytest.raises(MusicnnError, match=r"MTT_musicnn\.npz is not a valid .* \(its arrays declare more than 1 MB\)"):
         Tagger("MTT_musicnn")
 
 
