@@ -4,6 +4,7 @@ Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
 resampling), which is how musicnn read audio and what its models were trained on.
 """
 
+import contextlib
 import io
 import math
 import os
@@ -129,20 +130,32 @@ def _decode_blocks(source: str | BinaryIO, block_seconds: float) -> tuple[int, I
     """The native sample rate of an audio file and its (channels, samples) float32 blocks.
 
     wav, flac, ogg and mp3 are decoded by libsndfile, as librosa.load does (same samples);
-    other formats (m4a, aac, wma, ...) by FFmpeg through PyAV.
+    other formats (m4a, aac, wma, ...) by FFmpeg through PyAV. What is opened here is
+    closed when the blocks are exhausted or dropped, or at once if this raises.
     """
     name = source if isinstance(source, str) else "the file object"
     if isinstance(source, str):
         _check_readable(Path(source))
-    if _sndfile_format(_head(source)):
+    with contextlib.ExitStack() as opened:
+        if _sndfile_format(_head(source)):
+            try:
+                file = opened.enter_context(soundfile.SoundFile(_sndfile_name(source)))
+            except soundfile.LibsndfileError:  # a variant libsndfile lacks, or damage FFmpeg may read past
+                pass
+            else:
+                rate = _check_file_rate(name, file.samplerate)
+                return rate, _sndfile_blocks(opened.pop_all(), file, name, max(1, int(block_seconds * rate)))
+        file = opened.enter_context(open(source, "rb")) if isinstance(source, str) else source  # any name opens
         try:
-            file = soundfile.SoundFile(_sndfile_name(source))
-        except soundfile.LibsndfileError:  # a variant libsndfile lacks, or damage FFmpeg may read past
-            pass
-        else:
-            rate = _check_file_rate(name, file.samplerate, file.close)
-            return rate, _read_blocks(file, name, max(1, int(block_seconds * file.samplerate)))
-    return _ffmpeg_decode(source, name, block_seconds)
+            container = opened.enter_context(av.open(file))
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise MusicnnError(f"could not decode {name} as audio ({_reason(error)}); "
+                               "convert it to wav, flac, ogg or mp3 and try again") from error
+        if not container.streams.audio:
+            raise MusicnnError(f"{name} holds no audio stream; pass an audio file")
+        stream = container.streams.audio[0]
+        rate = _check_file_rate(name, stream.codec_context.sample_rate)
+        return rate, _ffmpeg_blocks(opened.pop_all(), container, stream, name, max(1, int(block_seconds * rate)))
 
 
 def _head(source: str | BinaryIO, size: int = 4) -> bytes:
@@ -160,17 +173,17 @@ def _head(source: str | BinaryIO, size: int = 4) -> bytes:
     return head if isinstance(head, bytes) else b""
 
 
-def _check_file_rate(name: str, rate: int, close) -> int:
+def _check_file_rate(name: str, rate: int) -> int:
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        close()
         raise MusicnnError(f"{name} has a sample rate of {rate} Hz; resample it to between "
                            f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz first")
     return rate
 
 
-def _read_blocks(file: soundfile.SoundFile, name: str, block_frames: int) -> Iterator[np.ndarray]:
+def _sndfile_blocks(opened: contextlib.ExitStack, file: soundfile.SoundFile, name: str,
+                    block_frames: int) -> Iterator[np.ndarray]:
     # Read on from the start, as librosa.load does: seeking first changes mp3 decoding slightly.
-    with file:
+    with opened:
         while True:
             try:
                 block = file.read(block_frames, dtype="float32", always_2d=True)
@@ -182,30 +195,13 @@ def _read_blocks(file: soundfile.SoundFile, name: str, block_frames: int) -> Ite
             yield block.T
 
 
-def _ffmpeg_decode(source: str | BinaryIO, name: str, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
-    """Formats libsndfile lacks (m4a, aac, wma, ...), decoded by PyAV's FFmpeg in blocks of block_seconds."""
-    file = open(source, "rb") if isinstance(source, str) else source  # any name the OS allows opens
-    try:
-        container = av.open(file)
-        stream = container.streams.audio[0] if container.streams.audio else None
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        _close(file, source)
-        raise MusicnnError(f"could not decode {name} as audio ({_reason(error)}); "
-                           "convert it to wav, flac, ogg or mp3 and try again") from error
-    if stream is None:
-        container.close()
-        _close(file, source)
-        raise MusicnnError(f"{name} holds no audio stream; pass an audio file")
-    rate = _check_file_rate(name, stream.codec_context.sample_rate, lambda: (container.close(), _close(file, source)))
-    return rate, _ffmpeg_blocks(container, stream, file, source, name, max(1, int(block_seconds * rate)))
-
-
-def _ffmpeg_blocks(container, stream, file, source, name: str, block_frames: int) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(opened: contextlib.ExitStack, container, stream, name: str,
+                   block_frames: int) -> Iterator[np.ndarray]:
     """(channels, samples) float32 blocks of about block_frames samples, converted from any sample format."""
     to_float = av.AudioResampler(format="fltp")  # sample format only: rate and channels are kept
     pending, samples, decoded = [], 0, 0
-    try:
-        with container:
+    with opened:
+        try:
             for frame in container.decode(stream):
                 for converted in to_float.resample(frame):
                     pending.append(converted.to_ndarray())
@@ -214,22 +210,16 @@ def _ffmpeg_blocks(container, stream, file, source, name: str, block_frames: int
                     yield np.concatenate(pending, axis=1)
                     decoded += samples
                     pending, samples = [], 0
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise MusicnnError(f"could not decode {name} past sample {decoded + samples} ({_reason(error)}); "
-                           "the file may be truncated or corrupt") from error
-    finally:
-        _close(file, source)
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise MusicnnError(f"could not decode {name} past sample {decoded + samples} ({_reason(error)}); "
+                               "the file may be truncated or corrupt") from error
     if pending:
         yield np.concatenate(pending, axis=1)
 
 
 def _reason(error: Exception) -> str:
+    """FFmpeg's own words for an error, without PyAV's errno and file name."""
     return getattr(error, "strerror", None) or str(error)
-
-
-def _close(file: BinaryIO, source: str | BinaryIO) -> None:
-    if file is not source:  # a file object the caller passed stays open
-        file.close()
 
 
 def _check_readable(path: Path) -> None:

@@ -20,9 +20,11 @@ MODEL_CARDS = {
     "MSD_vgg": ("Million Song Dataset", "vgg", 0.8768, 0.2819),
 }
 
-MUSICNN_FEATURES = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate")
-VGG_FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
-FEATURES = {"musicnn": MUSICNN_FEATURES, "vgg": VGG_FEATURES}  # the layer outputs each architecture returns
+# The layer outputs each architecture returns besides the taggram (networks.py builds them by these names).
+FEATURES = {
+    "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
+    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
+}
 
 _BATCH_NORM = {variable: 1 for variable in ("gamma", "beta", "moving_mean", "moving_variance")}
 

@@ -103,3 +103,19 @@ def test_console_script_usage_names_itself():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.startswith("usage: musicnn-lite ")
     assert run_cli("--help").stdout.startswith("usage: python -m musicnn_lite ")
+
+
+def test_plot_taggram_places_each_patch_at_its_timestamp():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from musicnn_lite import plots
+
+    taggram = np.random.default_rng(1).random((4, 5))
+    starts = np.array([0, 0.976, 1.952, 2.928])  # input_overlap=1: 61 frames of 16 ms apart
+    patch = 187 * 0.016
+    expected = [0, (0 + 0.976 + patch) / 2, (0.976 + 1.952 + patch) / 2, (1.952 + 2.928 + patch) / 2, 2.928 + patch]
+    for ax in (plots.plot_taggram(taggram, TAGS, timestamps=starts), plots.plot_taggram(taggram, TAGS, input_overlap=1)):
+        np.testing.assert_allclose(ax.collections[0].get_coordinates()[0, :, 0], expected, atol=1e-9)
+    with pytest.raises(MusicnnError, match=r"timestamps of shape \(3,\) do not fit a taggram of 4 patches"):
+        plots.plot_taggram(taggram, TAGS, timestamps=starts[:3])
