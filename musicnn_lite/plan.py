@@ -44,7 +44,8 @@ class PatchPlan:
         if architecture == "vgg" and input_length != 3:
             raise MusicnnError(f"the VGG models take 3-s patches only, not input_length={input_length}; "
                                "set input_length=3 or use a musicnn model")
-        return cls(architecture, input_length, input_overlap, n_frames, step, _feature_names(architecture, features, model_name))
+        names = _feature_names(architecture, features, model_name)
+        return cls(architecture, input_length, input_overlap, n_frames, step, names)
 
     @property
     def step_seconds(self) -> float:

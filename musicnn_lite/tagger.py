@@ -1,5 +1,6 @@
 """Tagger: a model loaded and compiled once, applied to any number of songs."""
 
+import functools
 import os
 import threading
 from dataclasses import dataclass, field
@@ -132,10 +133,10 @@ class Tagger:
 
     def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], plan: PatchPlan,
                    jobs: int) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
-        def patch_source(source: AudioSource, sr: float | None):
-            return lambda: stream_patches(stream_log_mel(stream_audio(source, sr)), plan.patch_frames, plan.step_frames)
+        def patches(source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:  # run on a decoding thread
+            return stream_patches(stream_log_mel(stream_audio(source, sr)), plan.patch_frames, plan.step_frames)
 
-        outputs = run_songs(((key, patch_source(source, sr)) for key, source, sr in songs),
+        outputs = run_songs(((key, functools.partial(patches, source, sr)) for key, source, sr in songs),
                             lambda batch: self._run_batch(batch, plan.features), self.batch_size, jobs)
         for source, output in outputs:
             if isinstance(output, MusicnnError):

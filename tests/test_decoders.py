@@ -91,6 +91,7 @@ def test_a_bug_on_a_decode_thread_keeps_its_traceback_with_debug(monkeypatch, ca
         f"error: could not process {CLIPS['joram']}: ZeroDivisionError: an internal bug"]
     assert cli.main([str(CLIPS["joram"]), "--quiet", "--debug"]) == 1
     err = capsys.readouterr().err
-    assert "Traceback (most recent call last)" in err and 'in _bug\n    raise ZeroDivisionError("an internal bug")' in err
+    assert "Traceback (most recent call last)" in err
+    assert 'in _bug\n    raise ZeroDivisionError("an internal bug")' in err
     assert "The above exception was the direct cause of the following exception" in err
     assert err.rstrip().endswith(f"error: could not process {CLIPS['joram']}: ZeroDivisionError: an internal bug")

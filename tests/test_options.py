@@ -71,7 +71,8 @@ def test_cli_refuses_a_feature_typo_before_tensorflow_starts(tmp_path):
             "status = cli.main([sys.argv[1], '-o', sys.argv[2], '--features', 'penultimat'])\n"
             "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = tmp_path / "out.jsonl"
-    done = subprocess.run([sys.executable, "-c", code, str(CLIPS["joram"]), str(out)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, str(CLIPS["joram"]), str(out)], capture_output=True,
+                          text=True)
     assert done.stdout.split() == ["1", "False", "False"]
     assert "MTT_musicnn has no feature 'penultimat'" in done.stderr
     assert not out.exists()
@@ -115,7 +116,8 @@ def test_plot_taggram_places_each_patch_at_its_timestamp():
     starts = np.array([0, 0.976, 1.952, 2.928])  # input_overlap=1: 61 frames of 16 ms apart
     patch = 187 * 0.016
     expected = [0, (0 + 0.976 + patch) / 2, (0.976 + 1.952 + patch) / 2, (1.952 + 2.928 + patch) / 2, 2.928 + patch]
-    for ax in (plots.plot_taggram(taggram, TAGS, timestamps=starts), plots.plot_taggram(taggram, TAGS, input_overlap=1)):
+    for ax in (plots.plot_taggram(taggram, TAGS, timestamps=starts),
+               plots.plot_taggram(taggram, TAGS, input_overlap=1)):
         np.testing.assert_allclose(ax.collections[0].get_coordinates()[0, :, 0], expected, atol=1e-9)
     with pytest.raises(MusicnnError, match=r"timestamps of shape \(3,\) do not fit a taggram of 4 patches"):
         plots.plot_taggram(taggram, TAGS, timestamps=starts[:3])
