@@ -90,6 +90,7 @@ class JsonlCodec:
     """One JSON object per line and song.
 
     ok: {"path", "model", "status": "ok", "top_tags": [...], "likelihoods": {tag: value},
+    "timestamps": [start of each patch in seconds],
     "features": {name: [value per channel]}}, features only if the result has any, each the
     mean over patches and over every other axis but the last (channels).
     error: {"path", "model", "status": "error", "error": message}.
@@ -106,7 +107,8 @@ class JsonlCodec:
             record = {"path": name, "model": self.model, "status": "error", "error": one_line(result)}
         else:
             record = {"path": name, "model": self.model, "status": "ok", "top_tags": result.top(self.top_n),
-                      "likelihoods": dict(zip(self.columns, _floats(likelihoods(result, self.columns))))}
+                      "likelihoods": dict(zip(self.columns, _floats(likelihoods(result, self.columns)))),
+                      "timestamps": _floats(result.timestamps)}
             if result.features:
                 record["features"] = {feature: _floats(values.reshape(-1, values.shape[-1]).mean(axis=0))
                                       for feature, values in result.features.items()}

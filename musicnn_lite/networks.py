@@ -13,9 +13,6 @@ from keras import layers, ops
 
 from .spectrum import N_MELS
 
-MUSICNN_FEATURES = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate")
-VGG_FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
-FEATURES = {"musicnn": MUSICNN_FEATURES, "vgg": VGG_FEATURES}
 VGG_FRAMES = 187  # the VGG back-end flattens a fixed-size map: 3-s patches only
 
 _TIMBRAL_WIDTHS = (38, 67)      # int(0.4 * 96), int(0.7 * 96) mel bands

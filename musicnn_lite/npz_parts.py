@@ -30,8 +30,8 @@ class NpzWriter:
 
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
     (songs,) "ok" or "error", "errors" (songs,) the error message or "", and for each song i
-    that was tagged "i/taggram" (patches, columns) plus "i/<feature>" (patches, ...) for each
-    feature. Songs are in the order they were written. `done` maps each song already written
+    that was tagged "i/taggram" (patches, columns), "i/timestamps" (patches,) the start of each
+    patch in seconds, plus "i/<feature>" (patches, ...) for each feature. Songs are in the order they were written. `done` maps each song already written
     to its status; `kept_in` is the parts folder, where they are until `close()`.
     """
 
@@ -53,6 +53,7 @@ class NpzWriter:
             arrays.update(status="error", error=one_line(result))
         else:
             arrays.update(status="ok", error="", taggram=result.taggram[:, column_indices(result, self.columns)],
+                          timestamps=result.timestamps,
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
 
@@ -124,7 +125,7 @@ class NpzWriter:
                     for key, field in (("paths", "path"), ("status", "status"), ("errors", "error")):
                         listing[key].append(str(arrays[field]))
                     for key in arrays.files:
-                        if key == "taggram" or key.startswith("feature/"):
+                        if key in _SONG_ARRAYS or key.startswith("feature/"):
                             _put_array(archive, f"{index}/{key.removeprefix('feature/')}", arrays[key])
             _put_array(archive, "model", np.array(self.model))
             _put_array(archive, "tags", np.array(self.columns))
@@ -158,8 +159,11 @@ class NpzWriter:
             if name not in self.done:
                 arrays = {"path": name, "model": self.model, "status": status, "error": error}
                 for layer, key in arrays_of_song.get(index, {}).items():
-                    arrays["taggram" if layer == "taggram" else f"feature/{layer}"] = finished[key]
+                    arrays[layer if layer in _SONG_ARRAYS else f"feature/{layer}"] = finished[key]
                 self._write_part(arrays)
+
+
+_SONG_ARRAYS = ("taggram", "timestamps")  # a song's arrays in an .npz besides its features
 
 
 def _put_array(archive: zipfile.ZipFile, key: str, array: np.ndarray) -> None:

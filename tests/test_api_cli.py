@@ -55,7 +55,8 @@ def test_cli_help_and_model_list_answer_without_tensorflow():
             "except SystemExit: print('tensorflow' in sys.modules)")
     help_run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "--topN" in help_run.stdout and help_run.stdout.strip().endswith("False")
-    assert run_cli("--list-models").stdout.split() == ["MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"]
+    listed = run_cli("--list-models").stdout.splitlines()[1:]
+    assert [line.split()[0] for line in listed] == ["MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"]
 
 
 def test_cli_reports_errors_in_one_line_and_exits_non_zero(tmp_path):
