@@ -1,8 +1,9 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
-A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. `--help`
-and `--list-models` answer without importing TensorFlow. Errors a user can fix print one
-line on stderr, no traceback; a file that fails is reported and the others are tagged.
+A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. Neither
+`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
+user can fix print one line on stderr, no traceback; a file that fails is reported and the
+others are tagged.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from typing import TYPE_CHECKING
 
 from .errors import MusicnnError
 from .files import audio_files
 from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
+from .runtimes import RUNTIMES
 from .zoo import BUNDLED_MODELS
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
+    many.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                      help="what runs the network: ONNX Runtime (fast start) or Keras (the reference; "
+                           "TensorFlow unless KERAS_BACKEND names another backend); auto takes ONNX Runtime "
+                           "whenever it can (default: auto)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
     args = parser.parse_args(argv)
@@ -89,12 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_models:
         print("\n".join(BUNDLED_MODELS))
         return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the CLI owns its process: hide TF's C++ info lines
     from .tagger import Tagger
 
     try:
-        with _native_stderr_silenced():
-            tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
+        tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision, runtime=args.runtime)
         _check_options(tagger, args)
         writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
             if args.output else None
@@ -107,21 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
         print(f"interrupted{again}", file=sys.stderr)
         return 130
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Drop what C++ code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN, CUDA
-    probing) come before TF_CPP_MIN_LOG_LEVEL applies. Python errors are reported after it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:
