@@ -11,8 +11,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .runtimes import GRAPH_INPUT
-from .spectrum import N_MELS
+from .runtimes import GRAPH_INPUT, N_MELS
 
 VGG_FRAMES = 187  # the VGG back-end flattens a fixed-size map: 3-s patches only
 

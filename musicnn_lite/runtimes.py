@@ -27,7 +27,8 @@ MUSICNN_FEATURES = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", 
 VGG_FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
 FEATURES = {"musicnn": MUSICNN_FEATURES, "vgg": VGG_FEATURES}
 RUNTIMES = ("auto", "onnx", "keras")
-GRAPH_INPUT = "spectrogram"
+GRAPH_INPUT = "spectrogram"  # the graphs' input: log-mel patches (batch, frames, N_MELS)
+N_MELS = 96  # spectrum.N_MELS, repeated here so that the networks load without the audio libraries
 WEIGHTS_DIGEST_KEY = "weights_sha256"  # ONNX metadata: the weights file the graph was exported from
 # Read once, at import: tf2onnx rewrites the variable when it is imported.
 _USER_CHOSE_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ

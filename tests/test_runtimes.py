@@ -157,3 +157,9 @@ def test_console_script_and_module_start_alike():
     assert module.returncode == 0 and module.stdout == "\n".join(done.stdout.splitlines()[:-1]) + "\n"
     setup = (REPO / "setup.py").read_text()
     assert '"musicnn-lite=musicnn_lite.__main__:main"' in setup
+
+
+def test_graph_input_has_the_spectrogram_mel_bands():
+    from musicnn_lite import runtimes, spectrum
+
+    assert runtimes.N_MELS == spectrum.N_MELS
