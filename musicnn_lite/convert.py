@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,9 @@ def export_onnx(weights_file: str | Path) -> Path:
         exportable = keras.Model(network.input, [network.output[name] for name in names])
         frames = None if weights.architecture == "musicnn" else networks.VGG_FRAMES
         exported = Path(scratch) / "graph.onnx"
-        with contextlib.redirect_stdout(io.StringIO()):  # tf2onnx reports its progress on stdout
+        # tf2onnx reports its progress on stdout; Keras' numpy-2 patch of it warns about np.object
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
             exportable.export(str(exported), format="onnx", verbose=False,
                               input_signature=[keras.InputSpec(shape=(None, frames, networks.N_MELS), dtype="float32")])
         graph = onnx.load(str(exported))
