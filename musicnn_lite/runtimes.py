@@ -176,6 +176,7 @@ _TENSORFLOW_NOISE = (
     r"TF-TRT Warning: Could not find TensorRT",
     r"Could not find cuda drivers",
 )
+_STDERR_REDIRECTION = threading.RLock()
 # Runs in a small child process so that it outlives a fatal abort of this one: whatever
 # TensorFlow writes before aborting still reaches the terminal.
 _FILTER_PROGRAM = (
@@ -200,8 +201,9 @@ def tensorflow_noise_filtered():
         return
     sys.stderr.flush()
     read_end, write_end = os.pipe()
-    with subprocess.Popen([sys.executable, "-S", "-c", _FILTER_PROGRAM, *_TENSORFLOW_NOISE],
-                          stdin=read_end, stdout=sys.__stderr__.fileno() if sys.__stderr__ else 2) as noise_filter:
+    # fd 2 is the process's: threads that build models at the same time take turns.
+    with _STDERR_REDIRECTION, subprocess.Popen([sys.executable, "-S", "-c", _FILTER_PROGRAM, *_TENSORFLOW_NOISE],
+                                               stdin=read_end, stdout=2):
         os.close(read_end)
         saved = os.dup(2)
         os.dup2(write_end, 2)
