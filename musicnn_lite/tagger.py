@@ -42,9 +42,10 @@ class Tagger:
     """One model, built and compiled once, for tagging many songs.
 
     model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
-    batch_size: most patches run through the network at once. Batches are padded to
-    a power of two up to this size so that the graph is traced only a few times. On a
-    CPU, 4 is as fast per patch as 64 (measured) and keeps memory low; a GPU wants more.
+    batch_size: most patches run through the network at once. The Keras runtime pads
+    batches to a power of two up to this size so that its graph is traced only a few
+    times. On a CPU, 4 is as fast per patch as 64 (measured on TensorFlow) and keeps
+    memory low; a GPU wants more.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
     runtime: "auto" (ONNX Runtime whenever it can serve the request, else Keras), "onnx"
