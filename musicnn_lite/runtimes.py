@@ -95,8 +95,8 @@ def _graph_metadata(graph: Path) -> dict[str, str]:
 class OnnxRuntime:
     """ONNX Runtime on the CPU; any batch size, and any number of frames for musicnn graphs.
 
-    Its worker threads sleep instead of spinning between batches, so that audio
-    decoding threads get the cores while the network waits for patches.
+    Its worker threads are told not to spin between batches: a busy-wait would take the
+    cores from the audio decoding threads (the effect has not been measured yet).
     """
 
     name = "onnx"
