@@ -1,8 +1,9 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
-A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. `--help`
-and `--list-models` answer without importing TensorFlow. Errors a user can fix print one
-line on stderr, no traceback; a file that fails is reported and the others are tagged.
+A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. Neither
+`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
+user can fix print one line on stderr, no traceback; a file that fails is reported and the
+others are tagged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import os
 import shlex
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from .files import audio_files
 from .outputs import FORMATS, ResultWriter, open_writer, output_paths
 from .plan import PatchPlan
 from .printouts import musicnn_tags_line, top_tags_text
+from .runtimes import RUNTIMES
 from .validators import not_url, top_n
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
+    many.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                      help="what runs the network: ONNX Runtime (fast start) or Keras (the reference; "
+                           "TensorFlow unless KERAS_BACKEND names another backend); auto takes ONNX Runtime "
+                           "whenever it can (default: auto)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
     args = parser.parse_args(argv)
@@ -115,6 +120,7 @@ class _Options:
     jobs: int
     batch_size: int
     precision: str
+    runtime: str
     quiet: bool
     debug: bool
 
@@ -127,7 +133,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
     options = _Options(args.model, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
-                       args.precision, args.quiet, args.debug)
+                       args.precision, args.runtime, args.quiet, args.debug)
     return options, plan
 
 
@@ -155,13 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the CLI owns its process: hide TF's C++ info lines
     from .tagger import Tagger
 
     writer = None
     try:
-        with _native_stderr_silenced():
-            tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision)
+        tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
+                        runtime=options.runtime)
         writer = open_writer(options.output, tagger.model_name, tagger.labels, options.top_n, options.resume) \
             if options.output else None
         with writer or contextlib.nullcontext():
@@ -196,21 +201,6 @@ def _report(error: MusicnnError, debug: bool) -> int:
         traceback.print_exception(error, file=sys.stderr)
     print(f"error: {error}", file=sys.stderr)
     return EXIT_FILES_FAILED
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Drop what C++ code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN, CUDA
-    probing) come before TF_CPP_MIN_LOG_LEVEL applies. Python errors are reported after it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, options: _Options,

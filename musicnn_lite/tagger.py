@@ -2,13 +2,12 @@
 
 import functools
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from . import zoo
+from . import runtimes, zoo
 from .audio import AudioSource, stream_audio
 from .batch import run_songs
 from .errors import MusicnnError
@@ -51,34 +50,31 @@ class Tagger:
     """One model, built and compiled once, for tagging many songs.
 
     model: a bundled model name (see `zoo.BUNDLED_MODELS`) or the path of a weights file.
-    batch_size: most patches run through the network at once. Batches are padded to
-    a power of two up to this size so that the graph is traced only a few times. On a
-    CPU, 4 is as fast per patch as 64 (measured) and keeps memory low; a GPU wants more.
+    batch_size: most patches run through the network at once. The Keras runtime pads
+    batches to a power of two up to this size so that its graph is traced only a few
+    times. On a CPU, 4 is as fast per patch as 64 (measured on TensorFlow) and keeps
+    memory low; a GPU wants more.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
+    runtime: "auto" (ONNX Runtime whenever it can serve the request, else Keras), "onnx"
+    or "keras" (the reference; TensorFlow unless KERAS_BACKEND names another backend).
+    The `runtime` attribute says which one runs.
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
-                 precision: str = "float32"):
+                 precision: str = "float32", runtime: str = "auto"):
         positive_int("batch_size", batch_size, "32")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
-        from . import networks  # Keras, and with it TensorFlow, is imported only once a model is needed
-
         self.model_name = weights.name
         self.architecture = weights.architecture
         self.labels = list(weights.labels)
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
-        try:
-            self._network = networks.build_model(weights.architecture, weights.arrays, precision)
-        except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
-            raise MusicnnError(f"the weights in {model} do not fit the {weights.architecture} network ({error}); "
-                               "re-convert them with `python -m musicnn_lite.convert`") from None
-        self._runners = {}
-        self._lock = threading.Lock()
+        self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size)
+        self.runtime = self._runtime.name
 
     def plan(self, input_length: float = 3, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
@@ -146,23 +142,5 @@ class Tagger:
                 yield source, TagResult(taggram, list(self.labels), output, plan.timestamps(len(taggram)))
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Network outputs for at most batch_size patches, padded to a power of two (few traced shapes)."""
-        padded = np.zeros((min(self.batch_size, 1 << (len(patches) - 1).bit_length()), *patches.shape[1:]),
-                          np.float32)
-        padded[:len(patches)] = patches
-        with self._lock:  # one network call at a time: a Tagger may be shared by threads
-            outputs = self._runner(names).predict_on_batch(padded)
-        return {name: np.asarray(value)[:len(patches)] for name, value in outputs.items()}
-
-    def _runner(self, names: tuple[str, ...]):
-        """A compiled model with the taggram and the named features as outputs, built once per set."""
-        if names not in self._runners:
-            import keras
-
-            outputs = {name: self._network.output[name] for name in ("taggram", *names)}
-            runner = keras.Model(self._network.input, outputs)
-            # XLA measured slower on CPU; other backends (JAX, PyTorch on GPU) choose for themselves.
-            runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
-            self._runners[names] = runner
-        return self._runners[names]
-
+        """Network outputs for at most batch_size patches (patches, frames, 96)."""
+        return self._runtime.run(patches, names)

@@ -20,8 +20,8 @@ def test_importing_the_package_does_not_import_tensorflow():
 
 def test_tagger_is_built_and_traced_once_for_many_songs():
     assert get_tagger("MTT_musicnn") is get_tagger("MTT_musicnn")
-    tagger = Tagger("MTT_musicnn")
-    runner = tagger._runner(())
+    tagger = Tagger("MTT_musicnn", runtime="keras")
+    runner = tagger._runtime._runner(())
     traces = []
     original_step = runner.predict_step
     runner.predict_step = lambda data: traces.append(1) or original_step(data)
