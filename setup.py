@@ -17,22 +17,27 @@ setup(
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "LICENSE", "README.md"]},
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"]},
     install_requires=[
-        "tensorflow>=2.16",
+        "onnxruntime>=1.17",
+        "tensorflow>=2.16",  # the reference runtime, the exporter and the way to GPUs through Keras
+        "tf2onnx>=1.16",  # the converter writes the ONNX graph of a user's checkpoint
         "librosa>=0.10",
         "numpy>=1.23",
         "soundfile>=0.12",
         "soxr>=0.3",
         "matplotlib>=3.5",
         "tqdm>=4.60",
+        "av>=12",
     ],
+    # jax: the tests run the Keras runtime on the JAX backend too; beets: the beets plugin's tests
     extras_require={
-        "beets": ["beets>=2.14"],
         "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
-                 "beets>=2.14"],
+                 "jax>=0.4", "beets>=2.14"],
+        "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
+        "beets": ["beets>=2.14"],
     },
-    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
+    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",
         "Programming Language :: Python :: 3",
