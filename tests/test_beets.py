@@ -167,6 +167,15 @@ def test_write_sets_genres_from_the_top_tags_into_the_file(library):
     assert titles(root, "genres:Techno") == ["joram"]
 
 
+def test_tagging_does_not_start_tensorflow(library):
+    root, _ = library
+    code = ("import sys\nfrom beets.ui import main\nmain(['musicnn', '--force', 'title:joram_part'])\n"
+            "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], env=beets_env(root), capture_output=True, text=True,
+                          timeout=600)
+    assert "tagged 1 of 1 items" in done.stderr
+    assert done.stdout.strip() == "[]"
+
 @pytest.mark.parametrize("setting, message", [
     ("model: MTT_banjo", "error: musicnn: unknown model 'MTT_banjo'"),
     ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn has no tag 'banjo'; use 'all' or some of: guitar,"),
