@@ -1,0 +1,193 @@
+"""Custom-tag heads: trained on the first part of each reference clip, checked on the rest."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile
+
+from musicnn_lite import MusicnnError, Tagger, heads
+from musicnn_lite.audio import SAMPLE_RATE, load_audio
+from musicnn_lite.train import main as train_main
+
+from conftest import CLIPS
+
+TAGS = {"techno": "joram", "blues": "muddy", "funk": "vibe_ace"}  # tag -> reference clip
+EXCERPT, TRAINED, HELD_OUT = 6, 3, (18, 27)  # seconds; excerpts per tag; held-out span (s)
+
+
+def write_excerpt(path, audio, start, stop):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, audio[int(start * SAMPLE_RATE):int(stop * SAMPLE_RATE)], SAMPLE_RATE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def audio():
+    return {tag: load_audio(CLIPS[clip]) for tag, clip in TAGS.items()}
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory, audio):
+    """examples/TAG/: three 6-s excerpts from the clip's first 18 s, as wav, flac and ogg, one in a subfolder."""
+    folder = tmp_path_factory.mktemp("examples")
+    for tag, waveform in audio.items():
+        for i, name in enumerate(["a.wav", "b.flac", "nested/c.ogg"][:TRAINED]):
+            write_excerpt(folder / tag / name, waveform, i * EXCERPT, (i + 1) * EXCERPT)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return Tagger("MSD_musicnn")
+
+
+@pytest.fixture(scope="module")
+def head(examples, tagger):
+    return heads.train(examples, tagger)
+
+
+def test_head_tags_held_out_excerpts_right(head, tagger, audio, tmp_path):
+    held_out = [write_excerpt(tmp_path / f"{tag}.wav", audio[tag], *HELD_OUT) for tag in head.tags]
+    for path, result in tagger.tag_many(held_out, features=[head.feature]):
+        patch_scores = head.patch_scores(result.features[head.feature])
+        assert patch_scores.shape == (3, 3)
+        np.testing.assert_allclose(patch_scores.sum(axis=1), 1, rtol=1e-6)
+        song_scores = head.song_scores(result.features[head.feature])
+        np.testing.assert_allclose(song_scores, patch_scores.mean(axis=0))
+        assert head.tags[song_scores.argmax()] == path.stem
+        assert song_scores.max() > 0.6
+
+
+def test_head_records_base_model_and_examples(head):
+    assert (head.model, head.feature, head.tags) == ("MSD_musicnn", "max_pool", ("blues", "funk", "techno"))
+    assert head.weights.shape == (753, 3) and head.bias.shape == (3,)
+    assert head.info["songs_per_tag"] == {"blues": 3, "funk": 3, "techno": 3}
+    assert head.info["files_skipped"] == 0 and head.skipped == ()
+
+
+def test_cross_validation_is_reported_by_song(head):
+    cv = head.info["cross_validation"]
+    assert (cv["folds"], cv["songs"]) == (3, 9)
+    assert cv["accuracy"] >= 8 / 9
+    for tag in head.tags:
+        assert cv["per_tag"][tag]["precision"] >= 0.75 and cv["per_tag"][tag]["recall"] >= 2 / 3
+    report = head.report().splitlines()
+    assert report[0].startswith("cross-validated by song (3 folds, 9 songs): accuracy")
+    assert [line.split()[:2] for line in report[2:]] == [[tag, "3"] for tag in head.tags]
+
+
+def test_cross_validation_keeps_each_song_on_one_side_of_a_fold():
+    # Each song's patches lie close together, and tags are given to songs at random: only a
+    # fold that splits a song's patches could predict them (accuracy near 1); grouped, it is chance.
+    rng = np.random.default_rng(0)
+    songs = [(i % 2, rng.normal(0, 1, 32) + rng.normal(0, 0.01, (6, 32))) for i in range(20)]
+    assert heads._cross_validate(songs, ["a", "b"])["accuracy"] < 0.75
+
+
+def test_head_file_round_trip(head, tmp_path):
+    head.save(tmp_path / "genre.npz")
+    loaded = heads.load(tmp_path / "genre.npz")
+    assert loaded.name == "genre"
+    assert (loaded.tags, loaded.model, loaded.feature) == (head.tags, head.model, head.feature)
+    np.testing.assert_array_equal(loaded.weights, head.weights)
+    np.testing.assert_array_equal(loaded.bias, head.bias)
+    assert loaded.info == head.info
+    assert loaded.info["library_version"] and loaded.info["patch_step"] == 3.0
+
+
+def _rewrite_header(path, **changes):
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["header"]))
+    arrays["header"] = np.array(json.dumps({**header, **changes}))
+    np.savez(path, **arrays)
+
+
+def test_head_file_of_newer_format_is_refused(head, tmp_path):
+    path = tmp_path / "mood.npz"
+    head.save(path)
+    _rewrite_header(path, format_version=heads.FORMAT_VERSION + 1)
+    with pytest.raises(MusicnnError, match="newer musicnn_lite.*upgrade"):
+        heads.load(path)
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "cut", "pickled object", "no header", "wrong shape"])
+def test_corrupt_head_file_is_refused(head, tmp_path, damage):
+    path = tmp_path / "mood.npz"
+    head.save(path)
+    if damage == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(2000))
+    elif damage == "cut":
+        path.write_bytes(path.read_bytes()[:1500])
+    elif damage == "pickled object":
+        np.savez(path, header=np.array([{"tags": ["a", "b"]}], dtype=object), weights=head.weights, bias=head.bias)
+    elif damage == "no header":
+        np.savez(path, weights=head.weights, bias=head.bias)
+    else:
+        _rewrite_header(path, tags=["a", "b"])
+    with pytest.raises(MusicnnError, match="not a valid head file"):
+        heads.load(path)
+
+
+def test_missing_head_file_is_an_error(tmp_path):
+    with pytest.raises(MusicnnError, match="no such head file"):
+        heads.load(tmp_path / "nothing.npz")
+
+
+def test_fewer_than_two_tags_is_an_error(tmp_path, audio, tagger):
+    write_excerpt(tmp_path / "techno" / "a.wav", audio["techno"], 0, 3)
+    with pytest.raises(MusicnnError, match="holds 1 tag folder; a head needs at least two"):
+        heads.train(tmp_path, tagger)
+
+
+def test_tag_folder_without_audio_files_is_an_error(tmp_path, audio, tagger):
+    write_excerpt(tmp_path / "techno" / "a.wav", audio["techno"], 0, 3)
+    (tmp_path / "blues").mkdir()
+    (tmp_path / "blues" / "notes.txt").write_text("no audio here")
+    with pytest.raises(MusicnnError, match="tag 'blues'.*holds no audio files"):
+        heads.train(tmp_path, tagger)
+
+
+def test_tag_folder_without_readable_audio_is_an_error(tmp_path, audio, tagger):
+    write_excerpt(tmp_path / "techno" / "a.wav", audio["techno"], 0, 3)
+    (tmp_path / "blues").mkdir()
+    (tmp_path / "blues" / "broken.mp3").write_bytes(b"not audio" * 100)
+    with pytest.raises(MusicnnError, match="no readable audio in the folder of tag 'blues'.*broken.mp3"):
+        heads.train(tmp_path, tagger)
+
+
+def test_unreadable_files_are_skipped_and_few_songs_train_unmeasured(tmp_path, audio, tagger):
+    write_excerpt(tmp_path / "techno" / "a.wav", audio["techno"], 0, 3)
+    for i in range(2):
+        write_excerpt(tmp_path / "blues" / f"{i}.wav", audio["blues"], 3 * i, 3 * i + 3)
+    (tmp_path / "blues" / "broken.ogg").write_bytes(b"not audio" * 100)
+    head = heads.train(tmp_path, tagger)
+    assert head.info["songs_per_tag"] == {"blues": 2, "techno": 1}
+    assert head.info["files_skipped"] == 1 and head.skipped[0][0].endswith("broken.ogg")
+    assert head.info["cross_validation"]["folds"] == 0
+    assert head.report() == ("not cross-validated: tag 'techno' has 1 song; cross-validation needs at least "
+                             "2 songs per tag (5 or more for 5 folds)")
+    assert head.weights.shape == (753, 2)
+
+
+def test_train_command_writes_a_head_and_prints_the_table(examples, tmp_path, capsys):
+    assert train_main([str(examples), "-o", str(tmp_path / "genre.npz"), "--overlap", "1.5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validated by song (3 folds, 9 songs)" in out and "wrote" in out
+    head = heads.load(tmp_path / "genre.npz")
+    assert head.tags == ("blues", "funk", "techno") and head.info["patch_step"] == 1.5
+
+
+def test_train_command_refuses_an_output_it_cannot_write(examples, tmp_path, capsys):
+    assert train_main([str(examples), "-o", str(tmp_path / "missing" / "genre.npz")]) == 1
+    assert "cannot write the head file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main([str(examples), "-o", str(tmp_path / "genre.csv")])
+    assert "name the head file .npz" in capsys.readouterr().err
+
+
+def test_saving_into_a_missing_folder_is_an_error(head, tmp_path):
+    with pytest.raises(MusicnnError, match="cannot write the head file"):
+        head.save(tmp_path / "missing" / "mood.npz")
