@@ -24,6 +24,7 @@ setup(
         "soxr>=0.3",
         "matplotlib>=3.5",
         "tqdm>=4.60",
+        "scikit-learn>=1.1",
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1"]},
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
