@@ -57,7 +57,7 @@ def embeddings(tagger: Tagger, excerpts: list[tuple[str, np.ndarray]]):
         X.append(patches)
         y += [tags.index(tag)] * len(patches)
         groups += [song] * len(patches)
-    return np.concatenate(X), np.array(y), np.array(groups)
+    return np.concatenate(X).astype(np.float64), np.array(y), np.array(groups)
 
 
 def pipelines() -> dict:
@@ -77,9 +77,9 @@ def pipelines() -> dict:
         "std + LR C=0.1 balanced": lambda: make_pipeline(StandardScaler(), lr(0.1, "balanced")),
         "std + LR C=10 balanced": lambda: make_pipeline(StandardScaler(), lr(10, "balanced")),
         "std + PCA 0.95 + LR balanced": lambda: make_pipeline(StandardScaler(), PCA(0.95), lr(weights="balanced")),
-        "std + PCA 32 + LR balanced": lambda: make_pipeline(StandardScaler(), PCA(32), lr(weights="balanced")),
+        "std + PCA 32 + LR balanced": lambda: make_pipeline(StandardScaler(), PCA(32, random_state=0), lr(weights="balanced")),
         "std + linear SVM balanced": lambda: make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced")),
-        "std + PCA 32 + linear SVM balanced": lambda: make_pipeline(StandardScaler(), PCA(32),
+        "std + PCA 32 + linear SVM balanced": lambda: make_pipeline(StandardScaler(), PCA(32, random_state=0),
                                                                     LinearSVC(class_weight="balanced")),
     }
 

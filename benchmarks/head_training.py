@@ -1,0 +1,83 @@
+"""Training a custom-tag head against tagging the same songs, measured in one run.
+
+    python benchmarks/head_training.py [--copies 2] [--rounds 3]
+
+The songs: the three reference clips of tests/data/audio cut into 10-s excerpts (2, 2 and 6
+per clip, a tag per clip), written as 16-kHz wav files, `--copies` times over. One Tagger
+(MSD_musicnn, float32, batch 4, 2 decoding jobs), built and traced before any timing, then in
+each round, one after the other:
+  - tagging: Tagger.tag_many over the files, taggram only (what `python -m musicnn_lite` does);
+  - embeddings: the same with the `max_pool` feature as well (what training reads);
+  - training: heads.train on the folder (embeddings, 5-fold song-grouped cross-validation and
+    the final fit).
+Printed: median seconds of each over the rounds and the ratio to tagging.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from musicnn_lite import Tagger, heads  # noqa: E402
+from musicnn_lite.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from musicnn_lite.files import audio_files  # noqa: E402
+
+EXCERPT_SECONDS = 10
+
+
+def write_examples(folder: Path, copies: int) -> list[str]:
+    """folder/TAG/COPY-N.wav excerpts of each reference clip; returns the file paths."""
+    size = EXCERPT_SECONDS * SAMPLE_RATE
+    for clip in sorted((REPO / "tests" / "data" / "audio").iterdir()):
+        audio = load_audio(clip)
+        tag = folder / clip.name.split("-")[0].split("_")[0]
+        tag.mkdir(parents=True)
+        for copy in range(copies):
+            for n, start in enumerate(range(0, len(audio) - size + 1, size)):
+                soundfile.write(tag / f"{copy}-{n}.wav", audio[start:start + size], SAMPLE_RATE)
+    return audio_files([str(folder)])
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    tagger = Tagger("MSD_musicnn")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_examples(Path(tmp), args.copies)
+        for features in ([], ["max_pool"]):  # trace every batch shape before timing
+            list(tagger.tag_many(files[:2], features=features))
+        runs = {
+            "tagging (taggram)": lambda: list(tagger.tag_many(files)),
+            "embeddings (taggram + max_pool)": lambda: list(tagger.tag_many(files, features=["max_pool"])),
+            "training (heads.train)": lambda: heads.train(tmp, tagger),
+        }
+        seconds = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                seconds[name].append(timed(run))
+    audio_seconds = len(files) * EXCERPT_SECONDS
+    print(f"{len(files)} songs, {audio_seconds} s of audio, MSD_musicnn, median of {args.rounds} rounds\n")
+    print("| step | s | audio s / s | vs tagging |\n| --- | ---: | ---: | ---: |")
+    baseline = statistics.median(seconds["tagging (taggram)"])
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.2f} | {audio_seconds / median:.0f} | {median / baseline:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
