@@ -38,7 +38,7 @@ FORMAT_VERSION = 1  # raised when a head file changes so that older versions can
 FOLDS = 5  # cross-validation folds, fewer when a tag has fewer songs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: its arrays have no single truth value
 class Head:
     """A trained head: embeddings of `feature` from `model` -> scores for `tags`.
 
