@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from .errors import MusicnnError
 from .files import audio_files
+from .heads import Head
+from .heads import load as load_head
 from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
 from .zoo import BUNDLED_MODELS
 
@@ -32,8 +34,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
-    parser.add_argument("-mod", "--model", default="MTT_musicnn",
-                        help="bundled model name or path of a converted weights file (default: MTT_musicnn)")
+    parser.add_argument("-mod", "--model",
+                        help="bundled model name or path of a converted weights file (default: the model the "
+                             "--head files were trained on, else MTT_musicnn)")
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
     parser.add_argument("-len", "--length", type=float, default=3.0,
                         help="seconds per patch; the models were trained on 3 (default: 3)")
@@ -44,6 +47,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the tags (the default without --output; kept for musicnn compatibility)")
     parser.add_argument("-s", "--save", metavar="PATH", default=False,
                         help="append 'file,model,input_length=..,input_overlap=..,tags...' lines to PATH")
+    parser.add_argument("--head", action="append", default=[], metavar="FILE",
+                        help="a head file written by `python -m musicnn_lite.train`: its custom tags are given "
+                             "too, after the model's, named HEAD:TAG (HEAD: the file name without .npz); "
+                             "repeat for several heads")
     parser.add_argument("--list-models", action="store_true", help="list the bundled models and exit")
     many = parser.add_argument_group("many files")
     many.add_argument("-o", "--output", metavar="FILE",
@@ -93,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     from .tagger import Tagger
 
     try:
+        heads = [load_head(path) for path in args.head]
         with _native_stderr_silenced():
-            tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
+            tagger = Tagger(args.model or _heads_model(heads), batch_size=args.batch_size,
+                            precision=args.precision, heads=heads)
         _check_options(tagger, args)
-        writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume) \
+        writer = open_writer(args.output, tagger.model_name, tagger.tags, args.topN, args.resume) \
             if args.output else None
         with writer or contextlib.nullcontext():
             return _tag_files(tagger, audio_files(args.paths), writer, args)
@@ -107,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
         print(f"interrupted{again}", file=sys.stderr)
         return 130
+
+
+def _heads_model(heads: list[Head]) -> str:
+    """The model to tag with when --model is not given: the first head's base model, else MTT_musicnn."""
+    return heads[0].model if heads else "MTT_musicnn"
 
 
 @contextlib.contextmanager
@@ -156,7 +170,7 @@ def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, ar
                 message = " ".join(str(result).split())  # one line, whatever the error says
                 bar.write(f"error: {message if path in message else f'{path}: {message}'}", file=sys.stderr)
             else:
-                tags = result.top(args.topN)
+                tags = result.top(args.topN) + result.top_head_tags()
                 if print_tags:
                     bar.write(top_tags_text(path, tags), file=sys.stdout)
                 if args.save:

@@ -24,7 +24,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -61,9 +61,21 @@ class Head:
     info: dict[str, Any] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
 
+    def check_base(self, model: str, features: tuple[str, ...]) -> None:
+        """Raise MusicnnError unless this head reads a feature of `model` (a model's name and its layers)."""
+        if self.model != model or self.feature not in features:
+            raise MusicnnError(f"the head {self.name!r} was trained on {self.model}'s {self.feature} embeddings, "
+                               f"not on {model}'s: tag with --model {self.model} (Tagger({self.model!r})), "
+                               f"or train the head again on {model}")
+
     def patch_scores(self, feature: np.ndarray) -> np.ndarray:
         """Scores (patches, tags), each row summing to 1, from the feature array (patches, ...)."""
-        logits = patch_embeddings(feature) @ self.weights + self.bias
+        embeddings = patch_embeddings(feature)
+        if embeddings.shape[1] != len(self.weights):
+            raise MusicnnError(f"the head {self.name!r} reads {len(self.weights)} values per patch, but this "
+                               f"{self.feature} has {embeddings.shape[1]}: it comes from another model than "
+                               f"{self.model}; train the head again on it")
+        logits = embeddings @ self.weights + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         scores = np.exp(logits)
         return scores / scores.sum(axis=1, keepdims=True)
@@ -100,6 +112,31 @@ class Head:
                 Path(temporary).unlink(missing_ok=True)
             raise MusicnnError(f"cannot write the head file {path} ({error.strerror or error}); "
                                "choose a path in a folder you can write to") from None
+
+
+HeadSource = Head | str | os.PathLike  # a head, or the path of a head file
+
+
+def head_sources(heads: HeadSource | Iterable[HeadSource]) -> tuple[Head | str, ...]:
+    """`heads` (one head or several) as a tuple of Head objects and head file paths (str)."""
+    heads = [heads] if isinstance(heads, (Head, str, os.PathLike)) or not isinstance(heads, Iterable) else list(heads)
+    for head in heads:
+        if not isinstance(head, (Head, str, os.PathLike)):
+            raise MusicnnError(f"{head!r} is not a head; pass head files (paths) or Head objects")
+    return tuple(head if isinstance(head, Head) else os.fspath(head) for head in heads)
+
+
+def heads_for(model: str, features: tuple[str, ...], heads: HeadSource | Iterable[HeadSource]) -> tuple[Head, ...]:
+    """`heads` loaded and checked to read a feature of `model` (a model's name and its layers), and
+    named apart (their names prefix their tags)."""
+    heads = tuple(head if isinstance(head, Head) else load(head) for head in head_sources(heads))
+    for head in heads:
+        head.check_base(model, features)
+    names = [head.name for head in heads]
+    if len(set(names)) < len(names):
+        raise MusicnnError(f"two heads are named {max(names, key=names.count)!r}, so their tags would share "
+                           "columns; rename one of the head files")
+    return heads
 
 
 def patch_embeddings(feature: np.ndarray) -> np.ndarray:

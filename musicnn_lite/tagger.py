@@ -11,6 +11,7 @@ from . import zoo
 from .audio import AudioSource, stream_audio
 from .batch import run_songs
 from .errors import MusicnnError
+from .heads import HeadSource, heads_for
 from .spectrum import patch_frames, step_frames, stream_log_mel, stream_patches
 
 FeatureRequest = bool | str | Iterable[str]
@@ -23,11 +24,14 @@ class TagResult:
     taggram: (patches, tags) tag likelihoods in [0, 1], one row per patch.
     tags: the label of each taggram column.
     features: layer name -> array whose first axis is the patch.
+    heads: head name -> its tags, for a Tagger with heads: their scores follow the model's
+    tags in the taggram, in columns named "HEAD:TAG"; a head's scores sum to 1 in each patch.
     """
 
     taggram: np.ndarray
     tags: list[str]
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def likelihoods(self) -> np.ndarray:
@@ -35,8 +39,14 @@ class TagResult:
         return self.taggram.mean(axis=0)
 
     def top(self, n: int = 3) -> list[str]:
-        """The n most likely tags, most likely first (ties broken as musicnn does)."""
-        return [self.tags[i] for i in self.likelihoods.argsort()[-n:][::-1]]
+        """The n most likely of the model's tags, most likely first (ties broken as musicnn does)."""
+        model_tags = len(self.tags) - sum(map(len, self.heads.values()))
+        return [self.tags[i] for i in self.likelihoods[:model_tags].argsort()[-n:][::-1]]
+
+    def top_head_tags(self) -> list[str]:
+        """The likeliest tag of each head, as "HEAD:TAG", in the order of the heads."""
+        likelihoods = dict(zip(self.tags, self.likelihoods))
+        return [max((f"{name}:{tag}" for tag in tags), key=likelihoods.get) for name, tags in self.heads.items()]
 
 
 class Tagger:
@@ -48,10 +58,13 @@ class Tagger:
     CPU, 4 is as fast per patch as 64 (measured) and keeps memory low; a GPU wants more.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
+    heads: custom-tag heads (see `heads`), as Head objects or head file paths, trained on this
+    model: each result then holds their tags too, after the model's (`tags` lists them all).
+    The network runs once per patch whatever the number of heads.
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
-                 precision: str = "float32"):
+                 precision: str = "float32", heads: HeadSource | Iterable[HeadSource] = ()):
         _check_count("batch_size", batch_size, "a positive whole number, e.g. 32")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
@@ -64,6 +77,8 @@ class Tagger:
         self.feature_names = networks.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
+        self.heads = heads_for(self.model_name, self.feature_names, heads)
+        self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
         try:
             self._network = networks.build_model(weights.architecture, weights.arrays, precision)
         except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
@@ -114,20 +129,26 @@ class Tagger:
         if self.architecture == "vgg" and input_length != 3:
             raise MusicnnError(f"the VGG models take 3-s patches only, not input_length={input_length}; "
                                "set input_length=3 or use a musicnn model")
-        names = self._feature_names(features)
+        requested = self._feature_names(features)
+        names = tuple(dict.fromkeys(requested + tuple(head.feature for head in self.heads)))
 
         def patch_source(source: AudioSource, sr: float | None):
             return lambda: stream_patches(stream_log_mel(stream_audio(source, sr)), n_frames, step)
 
         return self._results(run_songs(((key, patch_source(source, sr)) for key, source, sr in songs),
-                                       lambda batch: self._run_batch(batch, names), self.batch_size, jobs))
+                                       lambda batch: self._run_batch(batch, names), self.batch_size, jobs),
+                             requested)
 
-    def _results(self, outputs: Iterator) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
+    def _results(self, outputs: Iterator, requested: tuple[str, ...]
+                 ) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
         for source, output in outputs:
             if isinstance(output, MusicnnError):
                 yield source, output
             else:
-                yield source, TagResult(output.pop("taggram"), list(self.labels), output)
+                taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
+                                                               for head in self.heads)], axis=1)
+                yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in requested},
+                                        {head.name: head.tags for head in self.heads})
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches, padded to a power of two (few traced shapes)."""

@@ -1,14 +1,21 @@
 """Custom-tag heads: trained on the first part of each reference clip, checked on the rest."""
 
+import csv
 import json
-import zipfile
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")
 
 import numpy as np
 import pytest
 import soundfile
 
-from musicnn_lite import MusicnnError, Tagger, heads
+from musicnn_lite import MusicnnError, Tagger, heads, plots, top_tags
 from musicnn_lite.audio import SAMPLE_RATE, load_audio
+from musicnn_lite.cli import main as tag_main
+from musicnn_lite.outputs import open_writer
 from musicnn_lite.train import main as train_main
 
 from conftest import CLIPS
@@ -48,8 +55,28 @@ def head(examples, tagger):
     return heads.train(examples, tagger)
 
 
-def test_head_tags_held_out_excerpts_right(head, tagger, audio, tmp_path):
-    held_out = [write_excerpt(tmp_path / f"{tag}.wav", audio[tag], *HELD_OUT) for tag in head.tags]
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory, audio):
+    """held_out/TAG.wav: seconds 18 to 27 of each clip (3 patches), which training never saw."""
+    folder = tmp_path_factory.mktemp("held_out")
+    return [write_excerpt(folder / f"{tag}.wav", audio[tag], *HELD_OUT) for tag in sorted(TAGS)]
+
+
+@pytest.fixture(scope="module")
+def head_files(head, tmp_path_factory):
+    """The head saved as genre.npz, and a copy as style.npz: two heads."""
+    folder = tmp_path_factory.mktemp("heads")
+    head.save(folder / "genre.npz")
+    shutil.copy(folder / "genre.npz", folder / "style.npz")
+    return [folder / "genre.npz", folder / "style.npz"]
+
+
+@pytest.fixture(scope="module")
+def head_tagger(head_files):
+    return Tagger("MSD_musicnn", heads=head_files)
+
+
+def test_head_tags_held_out_excerpts_right(head, tagger, held_out):
     for path, result in tagger.tag_many(held_out, features=[head.feature]):
         patch_scores = head.patch_scores(result.features[head.feature])
         assert patch_scores.shape == (3, 3)
@@ -191,3 +218,89 @@ def test_train_command_refuses_an_output_it_cannot_write(examples, tmp_path, cap
 def test_saving_into_a_missing_folder_is_an_error(head, tmp_path):
     with pytest.raises(MusicnnError, match="cannot write the head file"):
         head.save(tmp_path / "missing" / "mood.npz")
+
+
+def test_tagger_with_heads_adds_their_tags_after_the_models(head_tagger, tagger, held_out):
+    head_tags = ["genre:blues", "genre:funk", "genre:techno", "style:blues", "style:funk", "style:techno"]
+    assert head_tagger.tags == tagger.labels + head_tags
+    plain = dict(tagger.tag_many(held_out))
+    for path, result in head_tagger.tag_many(held_out):
+        assert result.tags == head_tagger.tags and result.taggram.shape == (3, 56)
+        assert result.features == {}  # the heads' feature is computed for them, not returned
+        np.testing.assert_allclose(result.taggram[:, :50], plain[path].taggram, atol=1e-6)
+        assert result.top(3) == plain[path].top(3)
+        np.testing.assert_allclose(result.taggram[:, 50:53].sum(axis=1), 1, rtol=1e-6)
+        assert result.top_head_tags() == [f"genre:{path.stem}", f"style:{path.stem}"]
+
+
+def test_network_runs_once_per_patch_whatever_the_number_of_heads(head_tagger, held_out, monkeypatch):
+    patches_run = []
+    run_batch = head_tagger._run_batch
+    monkeypatch.setattr(head_tagger, "_run_batch",
+                        lambda patches, names: patches_run.append(len(patches)) or run_batch(patches, names))
+    head_tagger.tag(held_out[0])
+    assert sum(patches_run) == 3
+
+
+def test_head_of_another_base_model_or_feature_is_refused(head, head_files):
+    with pytest.raises(MusicnnError, match="trained on MSD_musicnn's max_pool embeddings, not on MTT_musicnn's"):
+        Tagger("MTT_musicnn", heads=head_files[:1])
+    with pytest.raises(MusicnnError, match="trained on MSD_musicnn's max_pool"):
+        Tagger("MSD_vgg", heads=[head])
+    with pytest.raises(MusicnnError, match="reads 753 values per patch, but this max_pool has 500"):
+        head.patch_scores(np.zeros((2, 500), np.float32))
+
+
+def test_two_heads_of_one_name_are_refused(head_files):
+    with pytest.raises(MusicnnError, match="two heads are named 'genre'"):
+        Tagger("MSD_musicnn", heads=[head_files[0], head_files[0]])
+
+
+def test_top_tags_adds_the_likeliest_tag_of_each_head(head_files, held_out, capsys):
+    tags = top_tags(held_out[1], model="MSD_musicnn", topN=2, heads=head_files[0])
+    assert len(tags) == 3 and tags[2] == "genre:funk" and ":" not in tags[0] + tags[1]
+    assert " - genre:funk" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz"])
+def test_result_files_hold_a_column_per_head_tag(head_tagger, held_out, tmp_path, suffix):
+    results = dict(head_tagger.tag_many(held_out))
+    with open_writer(tmp_path / f"tags{suffix}", head_tagger.model_name, head_tagger.tags) as writer:
+        for path, result in results.items():
+            writer.write(str(path), result)
+    saved = {}
+    if suffix == ".csv":
+        with open(tmp_path / "tags.csv", newline="", encoding="utf-8") as file:
+            for row in csv.DictReader(file):
+                saved[row["path"]] = {tag: float(row[tag]) for tag in head_tagger.tags}
+    elif suffix == ".jsonl":
+        for line in (tmp_path / "tags.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            saved[record["path"]] = record["likelihoods"]
+    else:
+        with np.load(tmp_path / "tags.npz") as archive:
+            assert list(archive["tags"]) == head_tagger.tags
+            saved = {path: dict(zip(head_tagger.tags, archive[f"{i}/taggram"].mean(axis=0)))
+                     for i, path in enumerate(archive["paths"])}
+    for path, result in results.items():
+        assert max(["genre:blues", "genre:funk", "genre:techno"], key=saved[str(path)].get) == f"genre:{path.stem}"
+        np.testing.assert_allclose([saved[str(path)][tag] for tag in head_tagger.tags], result.likelihoods,
+                                   rtol=1e-5)
+
+
+def test_tag_command_with_a_head_writes_its_columns_with_the_heads_model(head_files, held_out, tmp_path):
+    output = tmp_path / "tags.csv"
+    assert tag_main([str(held_out[0].parent), "--head", str(head_files[0]), "-o", str(output), "-q"]) == 0
+    with open(output, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert {row["model"] for row in rows} == {"MSD_musicnn"}
+    for row in rows:
+        likeliest = max(["blues", "funk", "techno"], key=lambda tag: float(row[f"genre:{tag}"]))
+        assert row["path"].endswith(f"{likeliest}.wav")
+
+
+def test_plot_taggram_draws_a_row_per_head_tag(head_tagger, held_out):
+    result = head_tagger.tag(held_out[2])
+    ax = plots.plot_taggram(result.taggram, result.tags)
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    assert labels[-6:] == head_tagger.tags[-6:] and len(labels) == 56
