@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from .tagger import Tagger
 
     try:
-        heads = [load_head(path) for path in args.head]
+        heads = tuple(load_head(path) for path in args.head)
         with _native_stderr_silenced():
             tagger = Tagger(args.model or _heads_model(heads), batch_size=args.batch_size,
                             precision=args.precision, heads=heads)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _heads_model(heads: list[Head]) -> str:
+def _heads_model(heads: tuple[Head, ...]) -> str:
     """The model to tag with when --model is not given: the first head's base model, else MTT_musicnn."""
     return heads[0].model if heads else "MTT_musicnn"
 
