@@ -9,7 +9,8 @@ each round, one after the other:
   - tagging: Tagger.tag_many over the files, taggram only (what `python -m musicnn_lite` does);
   - embeddings: the same with the `max_pool` feature as well (what training reads);
   - training: heads.train on the folder (embeddings, 5-fold song-grouped cross-validation and
-    the final fit).
+    the final fit);
+  - tagging with the head: a second Tagger given the trained head, taggram and head tags.
 Printed: median seconds of each over the rounds and the ratio to tagging.
 """
 
@@ -59,12 +60,15 @@ def main() -> None:
     tagger = Tagger("MSD_musicnn")
     with tempfile.TemporaryDirectory() as tmp:
         files = write_examples(Path(tmp), args.copies)
+        with_head = Tagger("MSD_musicnn", heads=[heads.train(tmp, tagger)])
         for features in ([], ["max_pool"]):  # trace every batch shape before timing
             list(tagger.tag_many(files[:2], features=features))
+        list(with_head.tag_many(files[:2]))
         runs = {
             "tagging (taggram)": lambda: list(tagger.tag_many(files)),
             "embeddings (taggram + max_pool)": lambda: list(tagger.tag_many(files, features=["max_pool"])),
             "training (heads.train)": lambda: heads.train(tmp, tagger),
+            "tagging with the head": lambda: list(with_head.tag_many(files)),
         }
         seconds = {name: [] for name in runs}
         for _ in range(args.rounds):
