@@ -7,7 +7,7 @@ embeddings and fits a class-weighted logistic regression (chosen by measurement:
 benchmarks/head_pipelines.py); both steps are affine, so a head is one affine map, stored with
 its tags, base model, feature and cross-validated metrics in a pickle-free .npz file.
 
-    head = heads.train("examples/")          # examples/happy/*.mp3, examples/sad/*.ogg, ...
+    head = heads.train("my_examples/")       # my_examples/happy/*.mp3, my_examples/sad/*.ogg, ...
     print(head.report())
     head.save("mood.npz")
     head = heads.load("mood.npz")
