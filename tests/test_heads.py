@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+import sys
 
 import matplotlib
 
@@ -185,12 +186,16 @@ def test_tag_folder_without_readable_audio_is_an_error(tmp_path, audio, tagger):
         heads.train(tmp_path, tagger)
 
 
-def test_unreadable_files_are_skipped_and_few_songs_train_unmeasured(tmp_path, audio, tagger):
+def test_unreadable_files_are_skipped_and_few_songs_train_unmeasured(tmp_path, audio, tagger, capsys, monkeypatch):
     write_excerpt(tmp_path / "techno" / "a.wav", audio["techno"], 0, 3)
     for i in range(2):
         write_excerpt(tmp_path / "blues" / f"{i}.wav", audio["blues"], 3 * i, 3 * i + 3)
     (tmp_path / "blues" / "broken.ogg").write_bytes(b"not audio" * 100)
-    head = heads.train(tmp_path, tagger)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    head = heads.train(tmp_path, tagger, progress=True)
+    progress = capsys.readouterr().err
+    assert "skipped: could not decode" in progress and "broken.ogg" in progress
+    assert "4/4" in progress and "audio-s/s" in progress  # the tagging command's bar
     assert head.info["songs_per_tag"] == {"blues": 2, "techno": 1}
     assert head.info["files_skipped"] == 1 and head.skipped[0][0].endswith("broken.ogg")
     assert head.info["cross_validation"]["folds"] == 0
