@@ -15,19 +15,25 @@ setup(
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
     packages=["musicnn_lite", "musicnn_lite.weights"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "LICENSE", "README.md"]},
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"]},
     install_requires=[
-        "tensorflow>=2.16",
+        "onnxruntime>=1.17",
+        "tensorflow>=2.16",  # the reference runtime, the exporter and the way to GPUs through Keras
+        "tf2onnx>=1.16",  # the converter writes the ONNX graph of a user's checkpoint
         "librosa>=0.10",
         "numpy>=1.23",
         "soundfile>=0.12",
         "soxr>=0.3",
         "matplotlib>=3.5",
         "tqdm>=4.60",
+        "av>=12",
         "scikit-learn>=1.1",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1"]},
-    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
+    # jax: the tests run the Keras runtime on the JAX backend too
+    extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+                             "jax>=0.4"],
+                    "notebooks": ["jupyterlab>=4", "ipykernel>=6"]},
+    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",
         "Programming Language :: Python :: 3",

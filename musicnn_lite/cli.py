@@ -1,8 +1,9 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
-A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. `--help`
-and `--list-models` answer without importing TensorFlow. Errors a user can fix print one
-line on stderr, no traceback; a file that fails is reported and the others are tagged.
+A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. Neither
+`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
+user can fix print one line on stderr, no traceback; a file that fails is reported and the
+others are tagged.
 """
 
 from __future__ import annotations
@@ -10,27 +11,43 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
-import tempfile
 import time
+import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import zoo
+from .durable import OutputError
 from .errors import MusicnnError
 from .files import audio_files
-from .heads import Head
+from .heads import Head, heads_for
 from .heads import load as load_head
-from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
-from .zoo import BUNDLED_MODELS
+from .outputs import FORMATS, ResultWriter, open_writer, output_paths
+from .plan import PatchPlan
+from .printouts import musicnn_tags_line, top_tags_text
+from .runtimes import RUNTIMES
+from .validators import not_url, top_n
 
 if TYPE_CHECKING:
     from .tagger import Tagger
 
+# Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
+# the --output file cannot be written; interrupted.
+EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    console_script = os.path.basename(sys.argv[0]) == "musicnn-lite"
     parser = argparse.ArgumentParser(
-        prog="python -m musicnn_lite",
+        prog="musicnn-lite" if console_script else "python -m musicnn_lite",
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
-                    "or writes every file's results to a .csv, .jsonl or .npz file.")
+                    "or writes every file's results to a .csv, .jsonl or .npz file.",
+        epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
+               f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
+               f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
+               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
@@ -51,7 +68,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a head file written by `python -m musicnn_lite.train`: its custom tags are given "
                              "too, after the model's, named HEAD:TAG (HEAD: the file name without .npz); "
                              "repeat for several heads")
-    parser.add_argument("--list-models", action="store_true", help="list the bundled models and exit")
+    parser.add_argument("--list-models", action="store_true",
+                        help="list the bundled models (dataset, architecture, published scores) and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="with each error, print its Python traceback (for reporting a bug)")
     many = parser.add_argument_group("many files")
     many.add_argument("-o", "--output", metavar="FILE",
                       help="write one record per file to FILE, by its extension: .csv (tag likelihoods), "
@@ -69,6 +89,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
+    many.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                      help="what runs the network: ONNX Runtime (fast start) or Keras (the reference; "
+                           "TensorFlow unless KERAS_BACKEND names another backend); auto takes ONNX Runtime "
+                           "whenever it can (default: auto)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
     args = parser.parse_args(argv)
@@ -90,94 +114,137 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What the command line asks for besides the paths and the patching plan."""
+
+    model: str
+    heads: tuple[Head, ...]
+    top_n: int
+    output: str | None
+    resume: bool
+    save: str | None
+    print_tags: bool
+    jobs: int
+    batch_size: int
+    precision: str
+    runtime: str
+    quiet: bool
+    debug: bool
+
+
+def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
+    """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
+    for path in args.paths:
+        not_url(path)
+    loaded = [load_head(path) for path in args.head]
+    model_name = args.model or (loaded[0].model if loaded else "MTT_musicnn")  # by default, the heads' model
+    model = zoo.model_info(model_name)
+    plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
+    heads = heads_for(model.name, zoo.FEATURES[model.architecture], loaded)
+    options = _Options(model_name, heads, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
+                       args.save or None, args.print or not args.output, args.jobs, args.batch_size,
+                       args.precision, args.runtime, args.quiet, args.debug)
+    return options, plan
+
+
+def _models_table() -> str:
+    """The bundled models, one per line: name, dataset, architecture and published scores."""
+    rows = [("model", "trained on", "architecture", "ROC-AUC", "PR-AUC")]
+    rows += [(name, dataset, architecture, f"{roc:.4f}", f"{pr:.4f}")
+             for name, (dataset, architecture, roc, pr) in zoo.MODEL_CARDS.items()]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 if any file failed, 130 if interrupted)."""
+    """Run the command line; returns the exit status (see EXIT_OK and the others)."""
     args = _parse_args(argv)
     if args.list_models:
-        print("\n".join(BUNDLED_MODELS))
-        return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the CLI owns its process: hide TF's C++ info lines
-    from .tagger import Tagger
-
+        print(_models_table())
+        return EXIT_OK
     try:
-        heads = tuple(load_head(path) for path in args.head)
-        with _native_stderr_silenced():
-            tagger = Tagger(args.model or _heads_model(heads), batch_size=args.batch_size,
-                            precision=args.precision, heads=heads)
-        _check_options(tagger, args)
-        writer = open_writer(args.output, tagger.model_name, tagger.tags, args.topN, args.resume) \
-            if args.output else None
-        with writer or contextlib.nullcontext():
-            return _tag_files(tagger, audio_files(args.paths), writer, args)
+        options, plan = _options(args)
+    except MusicnnError as error:
+        return _report(error, args.debug)
+    try:
+        paths = audio_files(args.paths, exclude=output_paths(args.output) if args.output else ())
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
+    from .tagger import Tagger
+
+    writer = None
+    try:
+        tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
+                        runtime=options.runtime, heads=options.heads)
+        writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume) \
+            if options.output else None
+        with writer or contextlib.nullcontext():
+            return _tag_files(tagger, paths, writer, options, plan)
+    except OutputError as error:
+        go_on = f"; the files done are kept: once that is mended, go on with {_resume_command(argv)}" \
+            if writer else ""
+        print(f"error: {error}{go_on}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except MusicnnError as error:
+        return _report(error, options.debug)
     except KeyboardInterrupt:
-        again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
+        again = f"; the files done are in {_shown(writer.kept_in)}: add --resume to go on" if writer else ""
         print(f"interrupted{again}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
-def _heads_model(heads: tuple[Head, ...]) -> str:
-    """The model to tag with when --model is not given: the first head's base model, else MTT_musicnn."""
-    return heads[0].model if heads else "MTT_musicnn"
+def _resume_command(argv: list[str] | None) -> str:
+    """The command line that goes on with this run: the same arguments, with --resume."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", "-m", "musicnn_lite", *args, *([] if "--resume" in args else ["--resume"])])
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Drop what C++ code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN, CUDA
-    probing) come before TF_CPP_MIN_LOG_LEVEL applies. Python errors are reported after it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+def _shown(path: os.PathLike) -> str:
+    """`path` as a message names it: a folder ends in a separator."""
+    return f"{path}{os.sep}" if os.path.isdir(path) else str(path)
 
 
-def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:
-    """Raise MusicnnError for a bad --topN, --length, --overlap or --features before any file is read."""
-    if not 1 <= args.topN <= len(tagger.labels):
-        raise MusicnnError(f"--topN {args.topN} must be a whole number from 1 to {len(tagger.labels)}")
-    # tag_many checks its options when called, before it reads anything: give it no files.
-    tagger.tag_many([], input_length=args.length, input_overlap=args.overlap, features=args.features,
-                    jobs=args.jobs)
+def _report(error: MusicnnError, debug: bool) -> int:
+    """Print a run-stopping error on one line (with --debug, its traceback first); the exit status."""
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_FILES_FAILED
 
 
-def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, args: argparse.Namespace) -> int:
+def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, options: _Options,
+               plan: PatchPlan) -> int:
     """Tag `paths`, skipping those `writer` already holds; report each; 1 if any file failed, else 0."""
     from tqdm import tqdm
 
     done = writer.done if writer else {}
     todo = [path for path in paths if path not in done]
     failed = sum(done.get(path) == "error" for path in paths)
-    if len(todo) < len(paths) and not args.quiet:
-        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {args.output}; "
+    if len(todo) < len(paths) and not options.quiet:
+        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {options.output}; "
               f"tagging the other {len(todo)}", file=sys.stderr)
-    print_tags = args.print or not args.output
-    patch_step = args.overlap or args.length  # seconds of audio each taggram row stands for
     audio_seconds, start = 0.0, time.monotonic()
-    with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if args.quiet else None) as bar:
-        for path, result in tagger.tag_many(todo, input_length=args.length, input_overlap=args.overlap,
-                                            features=args.features, jobs=args.jobs):
+    with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if options.quiet else None) as bar:
+        for path, result in tagger.tag_many(todo, jobs=options.jobs, plan=plan):
             if writer:
                 writer.write(path, result)
             if isinstance(result, MusicnnError):
                 failed += 1
                 message = " ".join(str(result).split())  # one line, whatever the error says
+                if options.debug:
+                    bar.write("".join(traceback.format_exception(result)).rstrip(), file=sys.stderr)
                 bar.write(f"error: {message if path in message else f'{path}: {message}'}", file=sys.stderr)
             else:
-                tags = result.top(args.topN) + result.top_head_tags()
-                if print_tags:
+                tags = result.top(options.top_n) + result.top_head_tags()
+                if options.print_tags:
                     bar.write(top_tags_text(path, tags), file=sys.stdout)
-                if args.save:
-                    with open(args.save, "a", encoding="utf-8") as file:
-                        print(musicnn_tags_line(path, tagger.model_name, args.length, args.overlap, tags),
-                              file=file)
-                audio_seconds += len(result.taggram) * patch_step
+                if options.save:
+                    with open(options.save, "a", encoding="utf-8") as file:
+                        print(musicnn_tags_line(path, tagger.model_name, plan.input_length, plan.input_overlap,
+                                                tags), file=file)
+                audio_seconds += len(result.taggram) * plan.step_seconds
             bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
             bar.update()
-    return 1 if failed else 0
+    return EXIT_FILES_FAILED if failed else EXIT_OK

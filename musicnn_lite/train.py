@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import _native_stderr_silenced, _positive_int
+from .cli import _positive_int
 from .errors import MusicnnError
 
 
@@ -45,14 +45,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Train and write a head; returns the exit status (0 written, 1 on an error)."""
     args = _parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from . import heads
     from .tagger import Tagger
 
     try:
         _check_writable(Path(args.output))
-        with _native_stderr_silenced():
-            tagger = Tagger(args.model, batch_size=args.batch_size)
+        tagger = Tagger(args.model, batch_size=args.batch_size)
         head = heads.train(args.examples, tagger, args.feature, args.overlap, args.jobs, progress=not args.quiet)
         if head.skipped:
             print(f"skipped {len(head.skipped)} unreadable file{'s' * (len(head.skipped) > 1)}", file=sys.stderr)
