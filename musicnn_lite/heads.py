@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1  # raised when a head file changes so that older versions cannot read it
 FOLDS = 5  # cross-validation folds, fewer when a tag has fewer songs
+MAX_HEAD_BYTES = 64 * 2 ** 20  # a head of 1000 tags on 753 values per patch takes 3 MB
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: its arrays have no single truth value
@@ -156,13 +158,14 @@ def load(path: str | os.PathLike) -> Head:
     if not path.is_file():
         raise MusicnnError(f"no such head file: {path}; train one with `python -m musicnn_lite.train`")
     try:
-        if not zipfile.is_zipfile(path):
-            raise ValueError("not an .npz archive")
+        with zipfile.ZipFile(path) as archive:  # np.load alone would also open .npy files
+            if sum(info.file_size for info in archive.infolist()) > MAX_HEAD_BYTES:
+                raise ValueError(f"its arrays declare more than {MAX_HEAD_BYTES // 2 ** 20} MB")
         with np.load(path, allow_pickle=False) as archive:
             header = json.loads(str(archive["header"]))
             weights, bias = archive["weights"], archive["bias"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise _corrupt(path, error) from None
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:
+        raise _corrupt(path, f"{type(error).__name__}: {error}") from None
     version = header.get("format_version") if isinstance(header, dict) else None
     if isinstance(version, int) and version > FORMAT_VERSION:
         raise MusicnnError(f"{path} is a head file of format {version}, written by a newer musicnn_lite; "

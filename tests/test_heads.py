@@ -1,9 +1,11 @@
 """Custom-tag heads: trained on the first part of each reference clip, checked on the rest."""
 
 import csv
+import io
 import json
 import shutil
 import sys
+import zipfile
 
 import matplotlib
 
@@ -141,7 +143,8 @@ def test_head_file_of_newer_format_is_refused(head, tmp_path):
         heads.load(path)
 
 
-@pytest.mark.parametrize("damage", ["random bytes", "cut", "pickled object", "no header", "wrong shape"])
+@pytest.mark.parametrize("damage", ["random bytes", "cut", "pickled object", "no header", "wrong shape", "huge array",
+                                    "a .npy file"])
 def test_corrupt_head_file_is_refused(head, tmp_path, damage):
     path = tmp_path / "mood.npz"
     head.save(path)
@@ -153,8 +156,19 @@ def test_corrupt_head_file_is_refused(head, tmp_path, damage):
         np.savez(path, header=np.array([{"tags": ["a", "b"]}], dtype=object), weights=head.weights, bias=head.bias)
     elif damage == "no header":
         np.savez(path, weights=head.weights, bias=head.bias)
-    else:
+    elif damage == "wrong shape":
         _rewrite_header(path, tags=["a", "b"])
+    elif damage == "huge array":  # the .npy header of weights declares 12 TB; the file holds 12 bytes
+        with np.load(path) as archive:
+            members = {f"{name}.npy": archive.zip.read(f"{name}.npy") for name in ("header", "bias")}
+        huge = io.BytesIO()
+        np.lib.format.write_array_header_1_0(huge, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12, 3)})
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in {**members, "weights.npy": huge.getvalue() + bytes(12)}.items():
+                archive.writestr(name, data)
+    else:
+        with open(path, "wb") as file:
+            np.save(file, head.weights)
     with pytest.raises(MusicnnError, match="not a valid head file"):
         heads.load(path)
 
