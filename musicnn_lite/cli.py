@@ -28,7 +28,7 @@ from .outputs import FORMATS, ResultWriter, open_writer, output_paths
 from .plan import PatchPlan
 from .printouts import musicnn_tags_line, top_tags_text
 from .runtimes import RUNTIMES
-from .validators import not_url, top_n
+from .validators import count_option, not_url, top_n
 
 if TYPE_CHECKING:
     from .tagger import Tagger
@@ -81,9 +81,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                            "(give it after the paths)")
     many.add_argument("--resume", action="store_true",
                       help="keep the records already in --output and tag only the files missing there")
-    many.add_argument("-j", "--jobs", type=_positive_int, default=2, metavar="N",
+    many.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
-    many.add_argument("--batch-size", type=_positive_int, default=4, metavar="N",
+    many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
                       help="most 3-s patches run through the network at once; larger batches take more memory "
                            "and are no faster on a CPU (default: 4)")
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
@@ -106,12 +106,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.features and suffix not in (".jsonl", ".npz"):
         parser.error("--features needs an --output FILE ending in .jsonl or .npz")
     return args
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
 
 
 @dataclass(frozen=True)

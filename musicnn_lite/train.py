@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import _positive_int
 from .errors import MusicnnError
+from .validators import count_option
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,9 +30,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-ov", "--overlap", type=float, default=False,
                         help="seconds between the starts of consecutive 3-s patches (default: 3, no overlap); "
                              "a smaller step gives more patches from few examples")
-    parser.add_argument("-j", "--jobs", type=_positive_int, default=2, metavar="N",
+    parser.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                         help="audio decoding workers (default: 2)")
-    parser.add_argument("--batch-size", type=_positive_int, default=4, metavar="N",
+    parser.add_argument("--batch-size", type=count_option, default=4, metavar="N",
                         help="most 3-s patches run through the network at once (default: 4)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no line per unreadable file (their count is still printed)")
