@@ -29,6 +29,7 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
         "av>=12",
+        "scikit-learn>=1.1",
     ],
     # jax: the tests run the Keras runtime on the JAX backend too; beets: the beets plugin's tests
     extras_require={
