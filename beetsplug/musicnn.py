@@ -19,7 +19,7 @@ from beets.plugins import BeetsPlugin
 from beets.util import displayable_path
 
 import musicnn_lite
-from musicnn_lite import MusicnnError, Tagger, TagResult
+from musicnn_lite import MusicnnError, Tagger, TagResult, heads
 from musicnn_lite.labels import MSD_LABELS, MTT_LABELS
 
 PREFIX = "musicnn_"
@@ -65,6 +65,9 @@ def result_fields(result: TagResult, model_name: str, stored_tags: Iterable[str]
     likelihoods = dict(zip(result.tags, result.likelihoods.tolist()))
     fields = {TOP_FIELD: ", ".join(result.top(top_n)), PREFIX + "model": model_name,
               PREFIX + "version": musicnn_lite.__version__}
+    for head_tag in result.top_head_tags():  # "mood:happy" -> musicnn_mood = "happy"
+        head, tag = head_tag.split(":", 1)
+        fields[tag_field(head)] = tag
     fields.update((tag_field(tag), likelihoods[tag]) for tag in stored_tags)
     if layer:
         fields[PREFIX + layer] = encode_embedding(result, layer)
@@ -94,7 +97,8 @@ class MusicnnPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.config.add({
-            "model": "MTT_musicnn",  # a bundled model name or the path of a converted weights file
+            "model": None,  # a bundled model name or a weights file; default: the heads' model, or MTT_musicnn
+            "heads": [],  # head files (`python -m musicnn_lite.train`) whose tags are stored too
             "topN": 3,  # tags kept in musicnn_top, most likely first
             "tags": "all",  # or a list of the model's tags whose likelihoods are stored
             "embedding": "penultimate",  # layer stored for musicnn-similar, e.g. max_pool; null: none
@@ -104,11 +108,16 @@ class MusicnnPlugin(BeetsPlugin):
             "write": False,  # also set `genres` from the top tags (mapped below) and write file tags
             "genres": GENRES,
         })
+        self._tagger: Tagger | None = None
+        self._heads: tuple[heads.Head, ...] | None = None
+        try:
+            head_tags = [f"{head.name}:{tag}" for head in self.heads() for tag in head.tags]
+        except ui.UserError:
+            head_tags = []  # reported when tagging, not by every beet command
         # Typed as numbers so that range queries work: `beet ls musicnn_techno:0.5..`.
-        self.item_types = {tag_field(tag): types.Float(3) for tag in (*MTT_LABELS, *MSD_LABELS)}
+        self.item_types = {tag_field(tag): types.Float(3) for tag in (*MTT_LABELS, *MSD_LABELS, *head_tags)}
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
-        self._tagger: Tagger | None = None
 
     def commands(self) -> list[ui.Subcommand]:
         tag = ui.Subcommand("musicnn", help="tag items with musicnn_lite (those without results)")
@@ -162,31 +171,49 @@ class MusicnnPlugin(BeetsPlugin):
                     self._log.error("skipped: {}", message if path in message else f"{path}: {message}")
                 else:
                     fields = result_fields(result, tagger.model_name, stored_tags, top_n, layer)
-                    store(item, fields, genres_of(result.top(top_n), genres), write_files)
+                    store(item, fields, genres_of(result.top(top_n) + result.top_head_tags(), genres), write_files)
                     tagged += 1
                 bar.update()
         self._log.info("tagged {} of {} items with {}", tagged, len(items), tagger.model_name)
 
-    def tagger(self) -> Tagger:
-        """The configured model, built on first use (tagging nothing never loads a model)."""
-        if self._tagger is None:
+    def heads(self) -> tuple[heads.Head, ...]:
+        """The configured heads, read once (paths relative to the beets configuration's folder)."""
+        if self._heads is None:
             try:
-                self._tagger = Tagger(self.config["model"].as_str(), batch_size=self.config["batch_size"].get(int))
+                self._heads = tuple(heads.load(path.as_filename()) for path in self.config["heads"].sequence())
+            except MusicnnError as error:
+                raise ui.UserError(f"musicnn: heads: {error}") from None
+        return self._heads
+
+    def tagger(self) -> Tagger:
+        """The configured model and heads, built on first use (tagging nothing never loads a model)."""
+        if self._tagger is None:
+            loaded = self.heads()
+            model = self.config["model"].get() or (loaded[0].model if loaded else "MTT_musicnn")
+            try:
+                self._tagger = Tagger(model, batch_size=self.config["batch_size"].get(int), heads=loaded)
             except MusicnnError as error:
                 raise ui.UserError(f"musicnn: {error}") from None
         return self._tagger
 
     def checked_options(self, tagger: Tagger) -> tuple[list[str], int, str | None]:
-        """(tags whose likelihoods are stored, topN, embedding layer), `tags` and `topN` checked against the model."""
+        """(tags whose likelihoods are stored, topN, embedding layer), checked against the model and heads."""
         top_n = self.config["topN"].get(int)
         if not 1 <= top_n <= len(tagger.labels):
             raise ui.UserError(f"musicnn: topN: {top_n} must be a whole number from 1 to {len(tagger.labels)}")
-        tags = tagger.labels if self.config["tags"].get() == "all" else self.config["tags"].as_str_seq()
-        unknown = [tag for tag in tags if tag not in tagger.labels]
+        tags = tagger.tags if self.config["tags"].get() == "all" else self.config["tags"].as_str_seq()
+        unknown = [tag for tag in tags if tag not in tagger.tags]
         if unknown:
-            raise ui.UserError(f"musicnn: tags: {tagger.model_name} has no tag {unknown[0]!r}; "
-                               f"use 'all' or some of: {', '.join(tagger.labels)}")
-        return tags, top_n, self.config["embedding"].get()
+            raise ui.UserError(f"musicnn: tags: {tagger.model_name} and its heads have no tag {unknown[0]!r}; "
+                               f"use 'all' or some of: {', '.join(tagger.tags)}")
+        layer = self.config["embedding"].get()
+        fields = [TOP_FIELD, PREFIX + "model", PREFIX + "version", *([PREFIX + layer] if layer else []),
+                  *(tag_field(head.name) for head in tagger.heads), *map(tag_field, tags)]
+        clash = next((field for field in fields if fields.count(field) > 1), None)
+        if clash:
+            raise ui.UserError(f"musicnn: two results would be stored as {clash}; rename the head file "
+                               "whose name or tags make that name, or leave the tag out of `tags`")
+        return tags, top_n, layer
 
     def similar_command(self, lib: Library, opts, args: list[str]) -> None:
         layer = self.config["embedding"].get()

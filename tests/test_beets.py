@@ -19,6 +19,7 @@ import soundfile
 
 import musicnn_lite
 from conftest import CLIPS, golden
+from musicnn_lite import Tagger, heads
 
 REPO = Path(__file__).resolve().parent.parent
 PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each
@@ -88,16 +89,27 @@ def stored_fields(library: Path) -> dict[str, dict[str, str]]:
     return fields
 
 
+def train_style_head(folder: Path) -> Path:
+    """A head file, style.npz, telling 'electronic' (parts of joram) from 'blues' (parts of muddy)."""
+    for tag, clip, starts in (("electronic", "joram", (0, 18)), ("blues", "muddy", (6, 18))):
+        (folder / "examples" / tag).mkdir(parents=True)
+        for start in starts:
+            part(clip, start, folder / "examples" / tag)
+    heads.train(folder / "examples", Tagger("MTT_musicnn"), feature="penultimate").save(folder / "style.npz")
+    return folder / "style.npz"
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    """A library of a whole reference song, three parts of songs, a corrupt file and a deleted one, tagged once."""
+    """A library of a whole reference song, three parts of songs, a corrupt file and a deleted one, tagged
+    once, with the 'style' head."""
     root = tmp_path_factory.mktemp("beets")
     parts = root / "parts"
     parts.mkdir()
     songs = {"joram": CLIPS["joram"], "joram_part": part("joram", 12, parts), "muddy_part": part("muddy", 0, parts),
              "vibe_part": part("vibe_ace", 20, parts), "gone": part("muddy", 12, parts)}
     songs["corrupt"] = corrupt(songs["vibe_part"], parts)
-    make_library(root, songs)
+    make_library(root, songs, heads=f"[{train_style_head(root)}]")
     (root / "incoming" / "gone.flac").unlink()
     return root, beet(root, "musicnn")
 
@@ -123,6 +135,17 @@ def test_stored_fields_answer_beets_queries(library):
     assert titles(root, "musicnn_techno:..0.1") == ["muddy_part"]
     assert beet(root, "ls", "-f", "$genres", "musicnn_top::.").stdout.split() == []  # write is off by default
 
+
+def test_head_tags_are_stored_and_answer_queries(library):
+    root, _ = library
+    for title, fields in stored_fields(root).items():
+        blues, electronic = float(fields["musicnn_style_blues"]), float(fields["musicnn_style_electronic"])
+        assert abs(blues + electronic - 1) <= 1e-5, title  # a head picks one of its tags
+        assert fields["musicnn_style"] == ("blues" if blues > electronic else "electronic")
+    blues = titles(root, "musicnn_style:blues")
+    assert "muddy_part" in blues and not {"joram", "joram_part"} & set(blues)
+    assert sorted(titles(root, "musicnn_style_blues:0.5..")) == sorted(blues)
+    assert {"joram", "joram_part"} <= set(titles(root, "musicnn_style:electronic"))
 
 def test_undecodable_and_missing_files_are_logged_skipped_and_left_unchanged(library):
     root, run = library
@@ -178,7 +201,7 @@ def test_tagging_does_not_start_tensorflow(library):
 
 @pytest.mark.parametrize("setting, message", [
     ("model: MTT_banjo", "error: musicnn: unknown model 'MTT_banjo'"),
-    ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn has no tag 'banjo'; use 'all' or some of: guitar,"),
+    ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn and its heads have no tag 'banjo'"),
     ("embedding: pool5", "error: musicnn: MTT_musicnn has no feature 'pool5'"),
 ])
 def test_a_bad_setting_is_one_error_line_and_changes_nothing(library, tmp_path, setting, message):
