@@ -27,7 +27,8 @@ TOP_FIELD = PREFIX + "top"
 log = getLogger("beets")  # beets' logger, whose handler prints every plugin's lines
 
 # Model tag -> genre, for `write: yes`. Only tags that name a genre; others (instruments,
-# voices, moods, decades) are left out. Users add or override entries; '' drops one.
+# voices, moods, decades) are left out. Users add or override entries (a head's tags as
+# HEAD:TAG); '' drops one.
 GENRES = {
     # MagnaTagATune (MTT_* models)
     "classical": "Classical", "techno": "Techno", "electronic": "Electronic", "rock": "Rock",
@@ -100,12 +101,12 @@ class MusicnnPlugin(BeetsPlugin):
             "model": None,  # a bundled model name or a weights file; default: the heads' model, or MTT_musicnn
             "heads": [],  # head files (`python -m musicnn_lite.train`) whose tags are stored too
             "topN": 3,  # tags kept in musicnn_top, most likely first
-            "tags": "all",  # or a list of the model's tags whose likelihoods are stored
+            "tags": "all",  # or a list of the tags (the model's, and heads' as HEAD:TAG) whose likelihoods are stored
             "embedding": "penultimate",  # layer stored for musicnn-similar, e.g. max_pool; null: none
             "batch_size": 4,
             "jobs": 2,  # audio decoding threads
             "auto": False,  # tag on import
-            "write": False,  # also set `genres` from the top tags (mapped below) and write file tags
+            "write": False,  # also set `genres` from the top tags and heads' tags (mapped below), write file tags
             "genres": GENRES,
         })
         self._tagger: Tagger | None = None
