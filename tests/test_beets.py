@@ -203,11 +203,14 @@ def test_tagging_does_not_start_tensorflow(library):
     ("model: MTT_banjo", "error: musicnn: unknown model 'MTT_banjo'"),
     ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn and its heads have no tag 'banjo'"),
     ("embedding: pool5", "error: musicnn: MTT_musicnn has no feature 'pool5'"),
+    ("heads: [nowhere.npz]", "error: musicnn: heads: no such head file: "),
+    ("heads: [TMP/top.npz]", "error: musicnn: two results would be stored as musicnn_top; rename the head file"),
 ])
 def test_a_bad_setting_is_one_error_line_and_changes_nothing(library, tmp_path, setting, message):
     root, _ = library
     before = stored_fields(root)
-    (tmp_path / "bad.yaml").write_text(f"musicnn:\n  {setting}\n")
+    shutil.copy(root / "style.npz", tmp_path / "top.npz")  # a head whose likeliest tag would go to musicnn_top
+    (tmp_path / "bad.yaml").write_text(f"musicnn:\n  {setting.replace('TMP', str(tmp_path))}\n")
     failed = beet(root, "-c", str(tmp_path / "bad.yaml"), "musicnn", "--force", status=1)
     assert failed.stderr.splitlines()[-1].startswith(message) and "Traceback" not in failed.stderr
     assert stored_fields(root) == before
