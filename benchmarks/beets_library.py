@@ -74,7 +74,7 @@ def main() -> None:
         make_songs(music, args.songs, args.minutes)
         (root / "config.yaml").write_text(f"directory: {root / 'library'}\nlibrary: {root / 'library.db'}\n"
                                           "plugins: [musicnn]\nimport:\n  copy: no\n  write: no\n")
-        env = {**os.environ, "BEETSDIR": str(root), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {**os.environ, "BEETSDIR": str(root), "PYTHONPATH": str(REPO)}
         beet = [sys.executable, "-m", "beets"]
         subprocess.run([*beet, "import", "-A", "-q", str(music)], env=env, check=True, capture_output=True)
         load_before = os.getloadavg()[0]

@@ -27,7 +27,7 @@ PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each
 
 def beets_env(library: Path) -> dict[str, str]:
     """The environment of a `beet` command on the library whose config.yaml is in `library`."""
-    return {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {**os.environ, "BEETSDIR": str(library), "PYTHONPATH": str(REPO)}
 
 
 def beet(library: Path, *args: str, status: int = 0) -> subprocess.CompletedProcess:
@@ -74,6 +74,7 @@ def corrupt(source: Path, folder: Path) -> Path:
 
 
 def titles(library: Path, *query: str) -> list[str]:
+    """The titles of the items that `beet ls QUERY` lists."""
     return beet(library, "ls", "-f", "$title", *query).stdout.split()
 
 
