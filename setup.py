@@ -25,7 +25,13 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1"]},
+    extras_require={
+        "parquet": ["pyarrow>=14"],
+        "ray": ["ray[data]>=2.40", "pyarrow>=14"],
+        # The Ray tests run Ray in local mode; psutil finds the Ray processes they kill and wait for.
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+                 "ray[data]>=2.40", "pyarrow>=14", "psutil>=5"],
+    },
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",
