@@ -25,7 +25,7 @@ import ray.data
 
 from .errors import MusicnnError
 from .files import audio_files
-from .parquet import result_row, result_schema, rows_table
+from .parquet import feature_widths, result_row, result_schema, rows_table
 
 PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 
@@ -58,7 +58,7 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
         raise MusicnnError(f"top_n={top_n!r} must be a whole number from 1 to {len(tagger.labels)}")
     paths = _paths_dataset(source, files_per_batch)
     tagging = {"model": model, "batch_size": batch_size, "precision": precision, "options": options,
-               "top_n": top_n, "schema": result_schema(tagger, features)}
+               "top_n": top_n, "schema": result_schema(tagger.labels, feature_widths(tagger, features))}
     return paths.map_batches(_TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch,
                              batch_format="pyarrow", compute=_actor_pool(concurrency), num_cpus=num_cpus,
                              num_gpus=num_gpus)
