@@ -29,7 +29,7 @@ from .errors import MusicnnError
 if TYPE_CHECKING:
     from .tagger import TagResult
 
-FORMATS = (".csv", ".jsonl", ".npz")
+FORMATS = (".csv", ".jsonl", ".npz", ".parquet")
 
 
 def top_tags_text(name: str, tags: list[str]) -> str:
@@ -44,18 +44,36 @@ def musicnn_tags_line(name: str, model: str, input_length: float, input_overlap:
 
 
 def open_writer(path: str | os.PathLike, model: str, labels: list[str], top_n: int = 3,
-                resume: bool = False) -> ResultWriter:
+                resume: bool = False, feature_widths: dict[str, int] | None = None) -> ResultWriter:
     """A writer for the result file `path`, its format chosen by the extension (see FORMATS).
 
     model: the model's name, written in every record. labels: its tags, in taggram column order.
-    top_n: how many top tags a CSV or JSONL record lists. resume: keep the records already in
-    the file (listed in `.done`) and add to them; otherwise the file is started afresh.
+    top_n: how many top tags a CSV, JSONL or Parquet record lists. resume: keep the records
+    already in the file (listed in `.done`) and add to them; otherwise the file is started afresh.
+    feature_widths: the channels of each feature the records hold (Parquet's columns are fixed
+    before the first record; see parquet.feature_widths).
     """
-    writer_class = {".csv": CsvWriter, ".jsonl": JsonlWriter, ".npz": NpzWriter}.get(Path(path).suffix.lower())
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_writer(Path(path), model, labels, top_n, resume, feature_widths)
+    writer_class = {".csv": CsvWriter, ".jsonl": JsonlWriter, ".npz": NpzWriter}.get(suffix)
     if writer_class is None:
-        raise MusicnnError(f"cannot write results to {path}: name it .csv, .jsonl or .npz")
+        raise MusicnnError(f"cannot write results to {path}: name it .csv, .jsonl, .npz or .parquet")
     try:
         return writer_class(Path(path), model, list(labels), top_n, resume)
+    except OSError as error:
+        raise MusicnnError(f"cannot write results to {path} ({error.strerror or error}); "
+                           "choose a file in a folder that exists and that you may write to") from None
+
+
+def _parquet_writer(path: Path, model: str, labels: list[str], top_n: int, resume: bool,
+                    feature_widths: dict[str, int] | None) -> ResultWriter:
+    try:
+        from .parquet import ParquetWriter, result_schema
+    except ImportError:
+        raise MusicnnError(f"writing {path} needs pyarrow: pip install 'musicnn_lite[parquet]'") from None
+    try:
+        return ParquetWriter(path, result_schema(labels, feature_widths), model, top_n, resume)
     except OSError as error:
         raise MusicnnError(f"cannot write results to {path} ({error.strerror or error}); "
                            "choose a file in a folder that exists and that you may write to") from None

@@ -1,5 +1,6 @@
 """Tagging on Ray Data in local mode: one row per file, error rows, the single-machine numbers, worker death."""
 
+import csv
 import os
 import signal
 
@@ -11,7 +12,7 @@ import pytest
 import ray
 
 import musicnn_lite.ray as musicnn_ray
-from musicnn_lite import MusicnnError, Tagger
+from musicnn_lite import MusicnnError, Tagger, cli
 from musicnn_lite.labels import MTT_LABELS
 
 from conftest import cut_clips
@@ -41,7 +42,7 @@ def assert_rows_match_single_machine(rows: list[dict], music: dict, features=("p
     by_path = {row["path"]: row for row in rows}
     assert len(rows) == len(by_path) == len(music["results"]) + 1
     corrupt = by_path.pop(music["corrupt"])
-    assert corrupt["status"] == "error" and "could not decode" in corrupt["error"]
+    assert corrupt["status"] == "error" and corrupt["error"]
     assert corrupt["top_tags"] is None and all(corrupt[tag] is None for tag in MTT_LABELS)
     assert by_path.keys() == music["results"].keys()
     for path, result in music["results"].items():
@@ -92,3 +93,24 @@ def test_bad_options_and_datasets_are_refused_before_ray_runs(local_ray, music):
         musicnn_ray.tag(music["folder"], top_n=0)
     with pytest.raises(MusicnnError, match="no 'path'"):
         musicnn_ray.tag(ray.data.from_items([{"file": "a.mp3"}]))
+
+
+def test_the_command_line_on_ray_writes_the_plain_command_lines_numbers_and_resumes(local_ray, music, tmp_path,
+                                                                                     capsys):
+    csv_file, parquet_file = tmp_path / "plain.csv", tmp_path / "ray.parquet"
+    assert cli.main([str(music["folder"]), "-o", str(csv_file), "--quiet"]) == 1
+    plain = {row["path"]: row for row in csv.DictReader(csv_file.open(encoding="utf-8"))}
+    first_two = sorted(music["results"])[:2]
+    assert cli.main([*first_two, "-o", str(parquet_file), "--ray"]) == 0
+    assert cli.main([str(music["folder"]), "-o", str(parquet_file), "--ray", "--resume"]) == 1
+    assert "2 of 4 files are already in" in capsys.readouterr().err
+    rows = pq.read_table(parquet_file).to_pylist()
+    assert sorted(row["path"] for row in rows) == sorted(plain)
+    for row in rows:
+        wanted = plain[row["path"]]
+        assert row["status"] == wanted["status"] and (row["error"] or "") == wanted["error"]
+        if row["status"] == "ok":
+            assert ";".join(row["top_tags"]) == wanted["top_tags"]
+            np.testing.assert_allclose([row[tag] for tag in MTT_LABELS], [float(wanted[tag]) for tag in MTT_LABELS],
+                                       rtol=0, atol=1e-4)
+    assert not (tmp_path / "ray.parquet.parts").exists()
