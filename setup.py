@@ -15,24 +15,29 @@ setup(
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
     packages=["musicnn_lite", "musicnn_lite.weights"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "LICENSE", "README.md"]},
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"]},
     install_requires=[
-        "tensorflow>=2.16",
+        "onnxruntime>=1.17",
+        "tensorflow>=2.16",  # the reference runtime, the exporter and the way to GPUs through Keras
+        "tf2onnx>=1.16",  # the converter writes the ONNX graph of a user's checkpoint
         "librosa>=0.10",
         "numpy>=1.23",
         "soundfile>=0.12",
         "soxr>=0.3",
         "matplotlib>=3.5",
         "tqdm>=4.60",
+        "av>=12",
     ],
     extras_require={
         "parquet": ["pyarrow>=14"],
         "ray": ["ray[data]>=2.40", "pyarrow>=14"],
-        # The Ray tests run Ray in local mode; psutil finds the Ray processes they kill and wait for.
+        "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
+        # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
+        # local mode; psutil finds the Ray processes they kill and wait for.
         "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
-                 "ray[data]>=2.40", "pyarrow>=14", "psutil>=5"],
+                 "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5"],
     },
-    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.cli:main"]},
+    entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",
         "Programming Language :: Python :: 3",

@@ -1,8 +1,8 @@
 """What benchmarks/run.py measures inside its child processes, one probe per process.
 
     python benchmarks/probes.py musicnn-tag FILE...                    musicnn 0.1.0's top_tags on each file
-    python benchmarks/probes.py lite-tag [--precision P] FILE...       musicnn_lite's Tagger.tag_many
-    python benchmarks/probes.py network [--precision P] [--batch-sizes B...] [--patches N] [--repeats R]
+    python benchmarks/probes.py lite-tag [--precision P] [--runtime R] FILE...   musicnn_lite's Tagger.tag_many
+    python benchmarks/probes.py network [--precision P] [--runtime R] [--batch-sizes B...] [--patches N] [--repeats R]
     python benchmarks/probes.py matmul [--dtypes D...] [--size N] [--repeats R]
 
 A probe prints what it measured as one line `RESULT {json}` on stdout; run.py ignores everything
@@ -57,7 +57,7 @@ def musicnn_tag(files: list[str]) -> dict:
     return {"tags": tags, "tagging_s": time.perf_counter() - start}
 
 
-def lite_tag(files: list[str], precision: str) -> dict:
+def lite_tag(files: list[str], precision: str, runtime: str) -> dict:
     """Tag the files with one musicnn_lite Tagger (tag_many, as many decoding jobs as cores).
 
     tagging_s: the seconds of tag_many alone, after the model is built and traced on the first file.
@@ -66,7 +66,7 @@ def lite_tag(files: list[str], precision: str) -> dict:
 
     from musicnn_lite import Tagger
 
-    tagger = Tagger(MODEL, **_precision_option(precision))
+    tagger = Tagger(MODEL, **_tagger_options(precision, runtime))
     tagger.tag(files[0])  # start-up: the graph is traced once
     tags = []
     start = time.perf_counter()
@@ -77,7 +77,7 @@ def lite_tag(files: list[str], precision: str) -> dict:
     return {"tags": tags, "tagging_s": time.perf_counter() - start}
 
 
-def network(precision: str, batch_sizes: list[int], n_patches: int, repeats: int) -> dict:
+def network(precision: str, runtime: str, batch_sizes: list[int], n_patches: int, repeats: int) -> dict:
     """Milliseconds per 3-s patch of the network alone (Tagger.predict on ready log-mel patches).
 
     For each batch size: a fresh Tagger, one warm-up batch (graph tracing), then the median of
@@ -90,7 +90,7 @@ def network(precision: str, batch_sizes: list[int], n_patches: int, repeats: int
     rng = np.random.default_rng(0)
     ms_per_patch = {}
     for batch_size in batch_sizes:
-        tagger = Tagger(MODEL, batch_size=batch_size, **_precision_option(precision))
+        tagger = Tagger(MODEL, batch_size=batch_size, **_tagger_options(precision, runtime))
         count = math.ceil(n_patches / batch_size) * batch_size
         patches = (4 * rng.random((count, PATCH_FRAMES, N_MELS))).astype(np.float32)  # log-mel range 0..4
         tagger.predict(patches[:batch_size])
@@ -116,9 +116,10 @@ def matmul(dtypes: list[str], size: int, repeats: int) -> dict:
     return {"gflops": gflops}
 
 
-def _precision_option(precision: str) -> dict:
-    """Tagger keyword for a precision; float32 passes nothing, so the probe runs before the option exists."""
-    return {} if precision == "float32" else {"precision": precision}
+def _tagger_options(precision: str, runtime: str) -> dict:
+    """Tagger keywords; the defaults (float32, auto) pass nothing, so the probe runs on versions without them."""
+    return {**({} if precision == "float32" else {"precision": precision}),
+            **({} if runtime == "auto" else {"runtime": runtime})}
 
 
 def _timed(call) -> float:
@@ -133,9 +134,11 @@ def main() -> None:
     probes.add_parser("musicnn-tag").add_argument("files", nargs="+")
     lite = probes.add_parser("lite-tag")
     lite.add_argument("--precision", default="float32")
+    lite.add_argument("--runtime", default="auto")
     lite.add_argument("files", nargs="+")
     net = probes.add_parser("network")
     net.add_argument("--precision", default="float32")
+    net.add_argument("--runtime", default="auto")
     net.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
     net.add_argument("--patches", type=int, default=64)
     net.add_argument("--repeats", type=int, default=5)
@@ -148,9 +151,9 @@ def main() -> None:
     if args.probe == "musicnn-tag":
         result = musicnn_tag(args.files)
     elif args.probe == "lite-tag":
-        result = lite_tag(args.files, args.precision)
+        result = lite_tag(args.files, args.precision, args.runtime)
     elif args.probe == "network":
-        result = network(args.precision, args.batch_sizes, args.patches, args.repeats)
+        result = network(args.precision, args.runtime, args.batch_sizes, args.patches, args.repeats)
     else:
         result = matmul(args.dtypes, args.size, args.repeats)
     print("RESULT " + json.dumps(result), flush=True)

@@ -52,7 +52,7 @@ class Settings:
     cli_repeats: int
 
 
-FULL = Settings(copies=4, rounds=3, long_minutes=(30, 60), batch_sizes=(1, 16, 32, 64),
+FULL = Settings(copies=12, rounds=2, long_minutes=(30, 60), batch_sizes=(1, 16, 32, 64),
                 network_patches=64, network_repeats=5, matmul_repeats=10, cli_repeats=3)
 QUICK = Settings(copies=1, rounds=1, long_minutes=(1, 2), batch_sizes=(1, 16),
                  network_patches=16, network_repeats=1, matmul_repeats=2, cli_repeats=1)
@@ -117,10 +117,19 @@ class LiteOptions:
     cli_output: bool     # `python -m musicnn_lite FOLDER --output PATH --quiet`
     cli_precision: bool  # `--precision bfloat16` on the CLI
     tagger_precision: bool  # Tagger(..., precision="bfloat16")
+    runtimes: bool  # Tagger(..., runtime="onnx" | "keras") and `--runtime` on the CLI
 
     @property
-    def precisions(self) -> list[str]:
-        return ["float32", "bfloat16"] if self.tagger_precision else ["float32"]
+    def configurations(self) -> list[tuple[str, str]]:
+        """(runtime, precision) pairs to measure; "auto" where the version has no runtime choice."""
+        precisions = ["float32", "bfloat16"] if self.tagger_precision else ["float32"]
+        if not self.runtimes:
+            return [("auto", precision) for precision in precisions]
+        return [("onnx", "float32"), ("keras", "float32"), *(("keras", p) for p in precisions[1:])]
+
+
+def lite_label(runtime: str, precision: str) -> str:
+    return f"musicnn_lite {precision}" if runtime == "auto" else f"musicnn_lite {runtime} {precision}"
 
 
 def lite_options() -> LiteOptions:
@@ -133,16 +142,18 @@ def lite_options() -> LiteOptions:
     signature = output_of("-c", "import inspect, musicnn_lite; "
                                 "print(*inspect.signature(musicnn_lite.Tagger).parameters)").split()
     return LiteOptions("--output" in help_text and "--quiet" in help_text, "--precision" in help_text,
-                       "precision" in signature)
+                       "precision" in signature, "runtime" in signature and "--runtime" in help_text)
 
 
-def lite_command(target: Path, precision: str, options: LiteOptions, output: Path) -> list:
+def lite_command(target: Path, runtime: str, precision: str, options: LiteOptions, output: Path) -> list:
     """How a user tags a folder or a file with musicnn_lite: its CLI if it writes files, else a Tagger loop."""
     if options.cli_output and (precision == "float32" or options.cli_precision):
-        precision_args = [] if precision == "float32" else ["--precision", precision]
-        return [sys.executable, "-m", "musicnn_lite", target, "--output", output, "--quiet", *precision_args]
+        extra_args = ([] if precision == "float32" else ["--precision", precision]) \
+            + ([] if runtime == "auto" else ["--runtime", runtime])
+        return [sys.executable, "-m", "musicnn_lite", target, "--output", output, "--quiet", *extra_args]
     files = sorted(target.iterdir()) if target.is_dir() else [target]
-    return [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, *files]
+    return [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, "--runtime", runtime,
+            *files]
 
 
 def build_folder(folder: Path, copies: int) -> float:
@@ -208,12 +219,14 @@ def measure_throughput(settings: Settings, options: LiteOptions, musicnn: Path, 
         files = sorted(target.iterdir()) if target.is_dir() else [target]
         return run_child([musicnn, BENCHMARKS / "probes.py", "musicnn-tag", *files], musicnn_env())
 
-    def lite_run(target: Path, precision: str) -> Child:
-        return run_child(lite_command(target, precision, options, work / "tags.csv"), lite_env())
+    def lite_run(target: Path, runtime: str, precision: str) -> Child:
+        return run_child(lite_command(target, runtime, precision, options, work / "tags.csv"), lite_env())
 
     tools = {"musicnn 0.1.0": musicnn_run}
-    for precision in options.precisions:
-        tools[f"musicnn_lite {precision}"] = functools.partial(lite_run, precision=precision)
+    for runtime, precision in options.configurations:
+        tools[lite_label(runtime, precision)] = functools.partial(lite_run, runtime=runtime, precision=precision)
+    _progress("musicnn 0.1.0 warm-up run (its first run after install compiles its TensorFlow)")
+    musicnn_run(Path(CLI_CLIP))
 
     folder_label = f"folder: {len(list(folder.iterdir()))} files, {folder_s / 60:.1f} min"
     folder_runs = {tool: [] for tool in tools}
@@ -238,9 +251,10 @@ def measure_steady(settings: Settings, options: LiteOptions, musicnn: Path, work
     files = sorted((work / "folder").iterdir())
     audio_s = sum(soundfile.info(file).duration for file in files)
     commands = {"musicnn 0.1.0": ([musicnn, BENCHMARKS / "probes.py", "musicnn-tag", *files], musicnn_env())}
-    for precision in options.precisions:
-        commands[f"musicnn_lite {precision}"] = (
-            [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, *files], lite_env())
+    for runtime, precision in options.configurations:
+        commands[lite_label(runtime, precision)] = (
+            [sys.executable, BENCHMARKS / "probes.py", "lite-tag", "--precision", precision, "--runtime", runtime,
+             *files], lite_env())
     speeds = {tool: [] for tool in commands}
     for round_ in range(settings.rounds):
         for tool, (command, env) in commands.items():
@@ -249,15 +263,15 @@ def measure_steady(settings: Settings, options: LiteOptions, musicnn: Path, work
     return {tool: statistics.median(values) for tool, values in speeds.items()}
 
 
-def measure_network(settings: Settings, options: LiteOptions) -> dict[str, dict[int, float]]:
-    """precision -> batch size -> ms per patch, each precision in its own process."""
+def measure_network(settings: Settings, options: LiteOptions) -> dict[tuple[str, str], dict[int, float]]:
+    """(runtime, precision) -> batch size -> ms per patch, each in its own process."""
     timings = {}
-    for precision in options.precisions:
-        _progress(f"network alone, {precision}")
+    for runtime, precision in options.configurations:
+        _progress(f"network alone, {runtime} {precision}")
         child = run_child([sys.executable, BENCHMARKS / "probes.py", "network", "--precision", precision,
-                           "--batch-sizes", *settings.batch_sizes, "--patches", settings.network_patches,
-                           "--repeats", settings.network_repeats], lite_env())
-        timings[precision] = {int(size): ms for size, ms in child.result["ms_per_patch"].items()}
+                           "--runtime", runtime, "--batch-sizes", *settings.batch_sizes,
+                           "--patches", settings.network_patches, "--repeats", settings.network_repeats], lite_env())
+        timings[runtime, precision] = {int(size): ms for size, ms in child.result["ms_per_patch"].items()}
     return timings
 
 
@@ -268,19 +282,29 @@ def measure_matmul(settings: Settings, dtypes: list[str]) -> dict[str, float]:
     return child.result["gflops"]
 
 
-def measure_cli(settings: Settings, musicnn: Path) -> dict[str, float]:
-    """Median whole-process seconds of each tool's command line on one 30-s clip, runs interleaved."""
+def measure_cli(settings: Settings, options: LiteOptions, musicnn: Path) -> dict[str, Child]:
+    """Each tool's command line on one 30-s clip, whole process, runs interleaved: the median run.
+
+    musicnn's command line runs once untimed first: its first run after install compiles its
+    TensorFlow (bytecode), which would inflate its time.
+    """
     commands = {
-        f"python -m musicnn_lite {CLI_CLIP.name}": ([sys.executable, "-m", "musicnn_lite", CLI_CLIP], lite_env()),
         f"python -m musicnn.tagger {CLI_CLIP.name} --print": (
             [musicnn, "-m", "musicnn.tagger", CLI_CLIP, "--print"], musicnn_env()),
+        f"python -m musicnn_lite {CLI_CLIP.name}": ([sys.executable, "-m", "musicnn_lite", CLI_CLIP], lite_env()),
     }
-    seconds = {name: [] for name in commands}
+    if options.runtimes:
+        commands[f"python -m musicnn_lite {CLI_CLIP.name} --runtime keras"] = (
+            [sys.executable, "-m", "musicnn_lite", CLI_CLIP, "--runtime", "keras"], lite_env())
+    _progress("musicnn command line, warm-up run")
+    run_child(*commands[f"python -m musicnn.tagger {CLI_CLIP.name} --print"])
+    runs = {name: [] for name in commands}
     for repeat in range(settings.cli_repeats):
         for name, (command, env) in commands.items():
             _progress(f"{name}, run {repeat + 1}")
-            seconds[name].append(run_child(command, env).wall_s)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+            runs[name].append(run_child(command, env))
+    return {name: sorted(children, key=lambda child: child.wall_s)[len(children) // 2]
+            for name, children in runs.items()}
 
 
 def cpu_flags() -> set[str]:
@@ -299,7 +323,7 @@ def machine(musicnn: Path) -> dict[str, str]:
     mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal"))
     lite_versions = ", ".join(f"{package} {importlib.metadata.version(package)}"
-                              for package in ("tensorflow", "keras", "numpy", "librosa", "soundfile"))
+                              for package in ("onnxruntime", "tensorflow", "keras", "numpy", "librosa", "soundfile"))
     musicnn_versions = subprocess.run(
         [musicnn, "-c", "import importlib.metadata as m, platform; print(f'Python {platform.python_version()}, ' + "
                         "', '.join(p + ' ' + m.version(p) for p in "
@@ -319,9 +343,8 @@ def machine(musicnn: Path) -> dict[str, str]:
 
 
 def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], steady: dict[str, float],
-           flops: dict[str, int],
-           network: dict[str, dict[int, float]], peak: dict[str, float], cli: dict[str, float],
-           quick: bool) -> str:
+           flops: dict[str, int], network: dict[tuple[str, str], dict[int, float]], peak: dict[str, float],
+           cli: dict[str, Child], quick: bool) -> str:
     """The results as markdown."""
     lines = [f"# musicnn_lite benchmark{' (--quick smoke run: small inputs, not representative)' if quick else ''}",
              "", "| | |", "| --- | --- |", *(f"| {key} | {value} |" for key, value in info.items()), ""]
@@ -348,25 +371,44 @@ def report(info: dict[str, str], options: LiteOptions, rows: list[Throughput], s
     lines += [f"| {tool} | {speed:.1f} | {speed / steady['musicnn 0.1.0']:.2f}x |" for tool, speed in steady.items()]
 
     patch_flops = sum(flops.values())
-    lines += ["", f"## Network alone: {MODEL}, ms per 3-s patch",
+    lines += ["", f"## Network alone: {MODEL}, ms per 3-s patch, by runtime",
               f"FLOPs per patch (2 x multiply-adds of every conv and dense layer): {patch_flops / 1e9:.3f} GFLOP "
               "(the issue says about 2.8). Matmul peak: TensorFlow `tf.linalg.matmul` of 2048 x 2048 in a "
               "`tf.function`, median of repeats, same run: "
               + ", ".join(f"{dtype} {gflops:,.0f} GFLOP/s" for dtype, gflops in peak.items()) + ".", "",
-              "| precision | batch | ms / patch | patches / s | GFLOP/s | % of matmul peak |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for precision in ("float32", "bfloat16"):
-        if precision not in network:
-            lines.append(f"| {precision} | not available (Tagger has no `precision` option) | | | | |")
-            continue
-        for batch_size, ms in network[precision].items():
+              "| runtime | precision | batch | ms / patch | patches / s | GFLOP/s | % of matmul peak |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for (runtime, precision), by_batch in network.items():
+        for batch_size, ms in by_batch.items():
             gflops = patch_flops * 1000 / ms / 1e9
             share = f"{100 * gflops / peak[precision]:.0f}%" if precision in peak else "no peak measured"
-            lines.append(f"| {precision} | {batch_size} | {ms:.2f} | {1000 / ms:.1f} | {gflops:.0f} | {share} |")
+            lines.append(f"| {runtime} | {precision} | {batch_size} | {ms:.2f} | {1000 / ms:.1f} | {gflops:.0f} | "
+                         f"{share} |")
 
-    lines += ["", "## Command line on one 30-s clip: whole process, median of runs", "",
-              "| command | wall s |", "| --- | ---: |", *(f"| `{name}` | {s:.2f} |" for name, s in cli.items()), ""]
-    return "\n".join(lines)
+    lines += ["", "## Command line on one 30-s clip: whole process, median of runs",
+              "musicnn's command line ran once, untimed, before these runs.", "",
+              "| command | wall s | vs musicnn | peak RSS MiB |", "| --- | ---: | ---: | ---: |"]
+    musicnn_cli = next(child.wall_s for name, child in cli.items() if "musicnn.tagger" in name)
+    lines += [f"| `{name}` | {child.wall_s:.2f} | {musicnn_cli / child.wall_s:.1f}x | {child.peak_rss_mib:,.0f} |"
+              for name, child in cli.items()]
+    lines += ["", "## Targets of issue 9", "", "| target | measured | reached |", "| --- | ---: | --- |"]
+    for target, measured, goal in targets(rows, cli):
+        lines.append(f"| {target} | {measured:.1f}x | {'yes' if measured >= goal else 'no'} |")
+    return "\n".join(lines + [""])
+
+
+def targets(rows: list[Throughput], cli: dict[str, Child]) -> list[tuple[str, float, float]]:
+    """(target, measured ratio to musicnn, goal): the 30-s clip on the command line, the folder per precision."""
+    musicnn_cli = next(child.wall_s for name, child in cli.items() if "musicnn.tagger" in name)
+    lite_cli = cli[f"python -m musicnn_lite {CLI_CLIP.name}"].wall_s
+    found = [("30-s clip, command line, default runtime >= 8x", musicnn_cli / lite_cli, 8.0)]
+    folder_rows = [row for row in rows if row.input.startswith("folder")]
+    baseline = next((row.speed for row in folder_rows if row.tool.startswith("musicnn ")), None)
+    for row in folder_rows:
+        if baseline and row.tool.startswith("musicnn_lite") and row.tool.endswith(("onnx float32", "bfloat16")):
+            goal = 7.0 if row.tool.endswith("bfloat16") else 4.5
+            found.append((f"folder, {row.tool} >= {goal}x", row.speed / baseline, goal))
+    return found
 
 
 def _progress(message: str) -> None:
@@ -396,7 +438,7 @@ def main() -> None:
         steady = measure_steady(settings, options, musicnn, Path(work))
     peak = measure_matmul(settings, peak_dtypes)
     network = measure_network(settings, options)
-    cli = measure_cli(settings, musicnn)
+    cli = measure_cli(settings, options, musicnn)
     info["load average (1 min)"] = f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
 
     markdown = report(info, options, rows, steady, flops, network, peak, cli, args.quick)

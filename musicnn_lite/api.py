@@ -8,9 +8,9 @@ import numpy as np
 
 from . import zoo
 from .audio import AudioSource
-from .errors import MusicnnError
-from .outputs import musicnn_tags_line, top_tags_text
+from .printouts import musicnn_tags_line, top_tags_text
 from .tagger import Tagger
+from .validators import top_n
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,10 +53,9 @@ def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", t
     `file,model,input_length=..,input_overlap=..,tag1,tag2,...` to that file, as musicnn does.
     """
     tagger = get_tagger(model)
-    if isinstance(topN, bool) or not isinstance(topN, (int, np.integer)) or not 1 <= topN <= len(tagger.labels):
-        raise MusicnnError(f"topN={topN!r} must be a whole number from 1 to {len(tagger.labels)}")
+    topN = top_n("topN", topN, len(tagger.labels))
     result = tagger.tag(file_name, sr=sr, input_length=input_length, input_overlap=input_overlap)
-    tags = result.top(int(topN))
+    tags = result.top(topN)
     name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
     if print_tags:
         print(top_tags_text(name, tags))

@@ -4,19 +4,20 @@ Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
 resampling), which is how musicnn read audio and what its models were trained on.
 """
 
+import contextlib
 import io
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import librosa
+import av
 import numpy as np
 import soundfile
 import soxr
 
 from .errors import MusicnnError
+from .validators import not_url, whole_number
 
 SAMPLE_RATE = 16000
 # Sample rates accepted, in Hz. Below, resampling to 16 kHz would multiply the samples (and the
@@ -95,7 +96,7 @@ def _finite(block: np.ndarray, name: str) -> np.ndarray:
 def _file_source(source) -> str | BinaryIO:
     """A path as str (bytes paths decoded as the OS does), or a binary file object; anything else is refused."""
     if isinstance(source, (str, bytes, os.PathLike)):
-        return os.fsdecode(source)
+        return not_url(os.fsdecode(source))
     if isinstance(source, io.TextIOBase):
         raise MusicnnError("the file object is open in text mode; open audio files in binary mode: open(path, 'rb')")
     if not hasattr(source, "read"):
@@ -110,68 +111,137 @@ def _sndfile_name(source: str | BinaryIO) -> bytes | str | BinaryIO:
     return os.fsencode(source) if isinstance(source, str) and os.name == "posix" else source
 
 
-def _decode_blocks(source: str | os.PathLike | BinaryIO, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
-    """The native sample rate of an audio file and its (channels, samples) float32 blocks."""
-    if isinstance(source, (str, os.PathLike)):
+# The first bytes of the formats handed to libsndfile: those musicnn's audio came in (wav, aiff, au, caf,
+# w64, flac, ogg) and MPEG audio (an ID3 tag, or a frame's 11 sync bits and a layer other than the
+# reserved 00 that ADTS AAC uses). libsndfile would also try its MP3 decoder on anything it does not
+# recognise, which resyncs through the bytes printing "Note: Illegal Audio-MPEG-Header" on the process's
+# stderr; everything else (m4a, aac, wma, junk) goes to FFmpeg through PyAV, which prints nothing.
+_SNDFILE_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"FORM", b".snd", b"dns.", b"fLaC", b"OggS", b"caff",
+                  b"riff", b"ID3")
+
+
+def _sndfile_format(head: bytes) -> bool:
+    """Whether a file starting with `head` is one for libsndfile (see _SNDFILE_MAGIC)."""
+    mpeg_frame = len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0
+    return head.startswith(_SNDFILE_MAGIC) or mpeg_frame
+
+
+def _decode_blocks(source: str | BinaryIO, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
+    """The native sample rate of an audio file and its (channels, samples) float32 blocks.
+
+    wav, flac, ogg and mp3 are decoded by libsndfile, as librosa.load does (same samples);
+    other formats (m4a, aac, wma, ...) by FFmpeg through PyAV. What is opened here is
+    closed when the blocks are exhausted or dropped, or at once if this raises.
+    """
+    name = source if isinstance(source, str) else "the file object"
+    if isinstance(source, str):
         _check_readable(Path(source))
+    with contextlib.ExitStack() as opened:
+        if _sndfile_format(_head(source)):
+            try:
+                file = opened.enter_context(soundfile.SoundFile(_sndfile_name(source)))
+            except soundfile.LibsndfileError:  # a variant libsndfile lacks, or damage FFmpeg may read past
+                pass
+            else:
+                rate = _check_file_rate(name, file.samplerate)
+                return rate, _sndfile_blocks(opened.pop_all(), file, name, max(1, int(block_seconds * rate)))
+        file = opened.enter_context(open(source, "rb")) if isinstance(source, str) else source  # any name opens
+        try:
+            container = opened.enter_context(av.open(file))
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise MusicnnError(f"could not decode {name} as audio ({_reason(error)}); "
+                               "convert it to wav, flac, ogg or mp3 and try again") from error
+        if not container.streams.audio:
+            raise MusicnnError(f"{name} holds no audio stream; pass an audio file")
+        stream = container.streams.audio[0]
+        rate = _check_file_rate(name, stream.codec_context.sample_rate)
+        return rate, _ffmpeg_blocks(opened.pop_all(), container, stream, name, max(1, int(block_seconds * rate)))
+
+
+def _head(source: str | BinaryIO, size: int = 4) -> bytes:
+    """The first `size` bytes of a file; a file object is left where it was."""
+    if isinstance(source, str):
+        with open(source, "rb") as file:
+            return file.read(size)
     try:
-        file = soundfile.SoundFile(_sndfile_name(source))
-    except soundfile.LibsndfileError as soundfile_error:
-        if not isinstance(source, (str, os.PathLike)):
-            raise MusicnnError(f"could not decode the file object as audio ({soundfile_error.error_string}); "
-                               "pass wav, flac, ogg or mp3 data") from None
-        return _fallback_decode(source, soundfile_error.error_string)
-    if not MIN_SAMPLE_RATE <= file.samplerate <= MAX_SAMPLE_RATE:
-        file.close()
-        raise MusicnnError(f"{source} has a sample rate of {file.samplerate} Hz; resample it to between "
+        position = source.tell()
+        head = source.read(size)
+        source.seek(position)
+    except (OSError, ValueError) as error:
+        raise MusicnnError(f"cannot read the file object ({error}); pass a seekable binary file object, "
+                           "e.g. open(path, 'rb') or io.BytesIO(data)") from error
+    return head if isinstance(head, bytes) else b""
+
+
+def _check_file_rate(name: str, rate: int) -> int:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise MusicnnError(f"{name} has a sample rate of {rate} Hz; resample it to between "
                            f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz first")
-    return file.samplerate, _read_blocks(file, source, max(1, int(block_seconds * file.samplerate)))
+    return rate
 
 
-def _read_blocks(file: soundfile.SoundFile, source, block_frames: int) -> Iterator[np.ndarray]:
+def _sndfile_blocks(opened: contextlib.ExitStack, file: soundfile.SoundFile, name: str,
+                    block_frames: int) -> Iterator[np.ndarray]:
     # Read on from the start, as librosa.load does: seeking first changes mp3 decoding slightly.
-    with file:
+    with opened:
         while True:
             try:
                 block = file.read(block_frames, dtype="float32", always_2d=True)
             except soundfile.LibsndfileError as error:
-                raise MusicnnError(f"could not decode {source} past sample {file.tell()} ({error}); "
-                                   "the file may be truncated or corrupt") from None
+                raise MusicnnError(f"could not decode {name} past sample {file.tell()} ({error}); "
+                                   "the file may be truncated or corrupt") from error
             if not len(block):
                 return
             yield block.T
 
 
-def _fallback_decode(source: str | os.PathLike, reason: str) -> tuple[int, Iterator[np.ndarray]]:
-    """Formats libsndfile lacks (m4a, wma, ...) go whole through librosa's fallback loader."""
-    try:
-        with warnings.catch_warnings():  # its deprecation notices are librosa's business, not the user's
-            warnings.simplefilter("ignore")
-            data, native_sr = librosa.load(source, sr=None, mono=False, dtype=np.float32)
-    except Exception:
-        raise MusicnnError(f"could not decode {source} as audio ({reason}); "
-                           "convert it to wav, flac, ogg or mp3 and try again") from None
-    return native_sr, iter([np.atleast_2d(data)])
+def _ffmpeg_blocks(opened: contextlib.ExitStack, container, stream, name: str,
+                   block_frames: int) -> Iterator[np.ndarray]:
+    """(channels, samples) float32 blocks of about block_frames samples, converted from any sample format."""
+    to_float = av.AudioResampler(format="fltp")  # sample format only: rate and channels are kept
+    pending, samples, decoded = [], 0, 0
+    with opened:
+        try:
+            for frame in container.decode(stream):
+                for converted in to_float.resample(frame):
+                    pending.append(converted.to_ndarray())
+                    samples += converted.samples
+                if samples >= block_frames:
+                    yield np.concatenate(pending, axis=1)
+                    decoded += samples
+                    pending, samples = [], 0
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise MusicnnError(f"could not decode {name} past sample {decoded + samples} ({_reason(error)}); "
+                               "the file may be truncated or corrupt") from error
+    if pending:
+        yield np.concatenate(pending, axis=1)
+
+
+def _reason(error: Exception) -> str:
+    """FFmpeg's own words for an error, without PyAV's errno and file name."""
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MusicnnError(f"no such file: {path}; check the path")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MusicnnError(f"no such file: {path}; check the path") from None
+    except OSError as error:  # a symbolic link loop, a name too long, ...
+        raise MusicnnError(f"cannot open {path} ({error.strerror}); check the path") from None
     if path.is_dir():
         raise MusicnnError(f"{path} is a folder, not an audio file; pass a file "
                            "(the command line accepts folders)")
+    if not path.is_file():
+        raise MusicnnError(f"{path} is not a regular file (a pipe, socket or device); pass an audio file")
     if not os.access(path, os.R_OK):
         raise MusicnnError(f"cannot read {path}: permission denied; check the file's permissions")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise MusicnnError(f"{path} is empty (0 bytes); pass a file that holds audio")
 
 
 def _check_sample_rate(sr: float) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
-            or not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE or sr != int(sr):
-        raise MusicnnError(f"sr={sr!r} is not a sample rate musicnn_lite takes; pass a whole number of Hz "
-                           f"from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}, e.g. 44100")
-    return int(sr)
+    return whole_number("sr", sr, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, hint=" Hz (the sample rate), e.g. 44100")
 
 
 def _array_to_channels_first(waveform: np.ndarray) -> np.ndarray:

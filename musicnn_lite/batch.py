@@ -106,6 +106,7 @@ def _decode(song: _Song, patch_source: PatchSource, stop: threading.Event) -> No
     except Exception as error:  # a batch run loses nothing: any failure is this song's alone
         name = song.key if isinstance(song.key, (str, bytes, os.PathLike)) else "a song"
         item = MusicnnError(f"could not process {name}: {type(error).__name__}: {error}")
+        item.__cause__ = error  # as `raise ... from error`: the traceback of the bug is kept
     _put(song.blocks, item, stop)
 
 

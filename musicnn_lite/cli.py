@@ -1,8 +1,10 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
-A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. `--help`
-and `--list-models` answer without importing TensorFlow. Errors a user can fix print one
-line on stderr, no traceback; a file that fails is reported and the others are tagged.
+A thin layer over Tagger.tag_many (or musicnn_lite.ray with --ray), files.audio_files and the
+writers in outputs. Neither
+`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
+user can fix print one line on stderr, no traceback; a file that fails is reported and the
+others are tagged.
 """
 
 from __future__ import annotations
@@ -10,26 +12,43 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
-import tempfile
 import time
+import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import zoo
+from .durable import OutputError
 from .errors import MusicnnError
 from .files import audio_files
-from .outputs import FORMATS, ResultWriter, musicnn_tags_line, open_writer, top_tags_text
-from .zoo import BUNDLED_MODELS
+from .line_formats import one_line
+from .outputs import FORMATS, ResultWriter, open_writer, output_paths
+from .plan import PatchPlan
+from .printouts import musicnn_tags_line, top_tags_text
+from .runtimes import RUNTIMES
+from .validators import not_url, top_n
 
 if TYPE_CHECKING:
     from .parquet import ParquetWriter
     from .tagger import Tagger
 
+# Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
+# the --output file cannot be written; interrupted.
+EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    console_script = os.path.basename(sys.argv[0]) == "musicnn-lite"
     parser = argparse.ArgumentParser(
-        prog="python -m musicnn_lite",
+        prog="musicnn-lite" if console_script else "python -m musicnn_lite",
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
-                    "or writes every file's results to a .csv, .jsonl or .npz file.")
+                    "or writes every file's results to a .csv, .jsonl, .npz or .parquet file.",
+        epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
+               f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
+               f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
+               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
@@ -45,7 +64,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the tags (the default without --output; kept for musicnn compatibility)")
     parser.add_argument("-s", "--save", metavar="PATH", default=False,
                         help="append 'file,model,input_length=..,input_overlap=..,tags...' lines to PATH")
-    parser.add_argument("--list-models", action="store_true", help="list the bundled models and exit")
+    parser.add_argument("--list-models", action="store_true",
+                        help="list the bundled models (dataset, architecture, published scores) and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="with each error, print its Python traceback (for reporting a bug)")
     many = parser.add_argument_group("many files")
     many.add_argument("-o", "--output", metavar="FILE",
                       help="write one record per file to FILE, by its extension: .csv (tag likelihoods), "
@@ -64,6 +86,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
+    many.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                      help="what runs the network: ONNX Runtime (fast start) or Keras (the reference; "
+                           "TensorFlow unless KERAS_BACKEND names another backend); auto takes ONNX Runtime "
+                           "whenever it can (default: auto)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
     scale = parser.add_argument_group("Ray (pip install 'musicnn_lite[ray]')")
@@ -94,117 +120,169 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What the command line asks for besides the paths and the patching plan."""
+
+    model: str
+    top_n: int
+    output: str | None
+    resume: bool
+    save: str | None
+    print_tags: bool
+    jobs: int
+    batch_size: int
+    precision: str
+    runtime: str
+    quiet: bool
+    debug: bool
+    ray: bool
+    ray_address: str | None
+
+
+def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
+    """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
+    for path in args.paths:
+        not_url(path)
+    model = zoo.model_info(args.model)
+    plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
+    options = _Options(args.model, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
+                       args.save or None, args.print or not args.output, args.jobs, args.batch_size,
+                       args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
+    return options, plan
+
+
+def _models_table() -> str:
+    """The bundled models, one per line: name, dataset, architecture and published scores."""
+    rows = [("model", "trained on", "architecture", "ROC-AUC", "PR-AUC")]
+    rows += [(name, dataset, architecture, f"{roc:.4f}", f"{pr:.4f}")
+             for name, (dataset, architecture, roc, pr) in zoo.MODEL_CARDS.items()]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 if any file failed, 130 if interrupted)."""
+    """Run the command line; returns the exit status (see EXIT_OK and the others)."""
     args = _parse_args(argv)
     if args.list_models:
-        print("\n".join(BUNDLED_MODELS))
-        return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the CLI owns its process: hide TF's C++ info lines
-    from .tagger import Tagger
-
+        print(_models_table())
+        return EXIT_OK
     try:
-        with _native_stderr_silenced():
-            tagger = Tagger(args.model, batch_size=args.batch_size, precision=args.precision)
-        _check_options(tagger, args)
-        writer = open_writer(args.output, tagger.model_name, tagger.labels, args.topN, args.resume,
-                             _feature_widths(tagger, args)) if args.output else None
-        with writer or contextlib.nullcontext():
-            tag = _tag_on_ray if args.ray else _tag_files
-            return tag(tagger, audio_files(args.paths), writer, args)
+        options, plan = _options(args)
+    except MusicnnError as error:
+        return _report(error, args.debug)
+    try:
+        paths = audio_files(args.paths, exclude=output_paths(args.output) if args.output else ())
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
+    from .tagger import Tagger
+
+    writer = None
+    try:
+        tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
+                        runtime=options.runtime)
+        writer = open_writer(options.output, tagger.model_name, tagger.labels, options.top_n, options.resume,
+                             _feature_widths(tagger, options, plan)) if options.output else None
+        with writer or contextlib.nullcontext():
+            tag = _tag_on_ray if options.ray else _tag_files
+            return tag(tagger, paths, writer, options, plan)
+    except OutputError as error:
+        go_on = f"; the files done are kept: once that is mended, go on with {_resume_command(argv)}" \
+            if writer else ""
+        print(f"error: {error}{go_on}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except MusicnnError as error:
+        return _report(error, options.debug)
     except KeyboardInterrupt:
-        again = f"; the files done are in {args.output}: add --resume to go on" if args.output else ""
+        again = f"; the files done are in {_shown(writer.kept_in)}: add --resume to go on" if writer else ""
         print(f"interrupted{again}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Drop what C++ code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN, CUDA
-    probing) come before TF_CPP_MIN_LOG_LEVEL applies. Python errors are reported after it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+def _resume_command(argv: list[str] | None) -> str:
+    """The command line that goes on with this run: the same arguments, with --resume."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", "-m", "musicnn_lite", *args, *([] if "--resume" in args else ["--resume"])])
 
 
-def _check_options(tagger: Tagger, args: argparse.Namespace) -> None:
-    """Raise MusicnnError for a bad --topN, --length, --overlap or --features before any file is read."""
-    if not 1 <= args.topN <= len(tagger.labels):
-        raise MusicnnError(f"--topN {args.topN} must be a whole number from 1 to {len(tagger.labels)}")
-    # tag_many checks its options when called, before it reads anything: give it no files.
-    tagger.tag_many([], input_length=args.length, input_overlap=args.overlap, features=args.features,
-                    jobs=args.jobs)
+def _shown(path: os.PathLike) -> str:
+    """`path` as a message names it: a folder ends in a separator."""
+    return f"{path}{os.sep}" if os.path.isdir(path) else str(path)
 
 
-def _feature_widths(tagger: Tagger, args: argparse.Namespace) -> dict[str, int] | None:
+def _report(error: MusicnnError, debug: bool) -> int:
+    """Print a run-stopping error on one line (with --debug, its traceback first); the exit status."""
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_FILES_FAILED
+
+
+def _feature_widths(tagger: Tagger, options: _Options, plan: PatchPlan) -> dict[str, int] | None:
     """The channels of each --features layer, which a Parquet output needs before its first row."""
-    if not args.output.lower().endswith(".parquet"):
+    if not options.output.lower().endswith(".parquet"):
         return None
     from .parquet import feature_widths
 
-    return feature_widths(tagger, args.features)
+    return feature_widths(tagger, plan.features)
 
 
-def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, args: argparse.Namespace) -> int:
+def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, options: _Options,
+               plan: PatchPlan) -> int:
     """Tag `paths`, skipping those `writer` already holds; report each; 1 if any file failed, else 0."""
-    todo, failed = _files_to_tag(paths, writer, args)
-    patch_step = args.overlap or args.length  # seconds of audio each taggram row stands for
+    todo, failed = _files_to_tag(paths, writer, options)
     audio_seconds, start = 0.0, time.monotonic()
-    with _progress_bar(todo, args) as bar:
-        for path, result in tagger.tag_many(todo, input_length=args.length, input_overlap=args.overlap,
-                                            features=args.features, jobs=args.jobs):
+    with _progress_bar(todo, options) as bar:
+        for path, result in tagger.tag_many(todo, jobs=options.jobs, plan=plan):
             if writer:
                 writer.write(path, result)
             if isinstance(result, MusicnnError):
                 failed += 1
-                _report(bar, path, tagger.model_name, args, error=" ".join(str(result).split()))
+                if options.debug:
+                    bar.write("".join(traceback.format_exception(result)).rstrip(), file=sys.stderr)
+                _report_file(bar, path, tagger.model_name, options, plan, error=one_line(result))
             else:
-                _report(bar, path, tagger.model_name, args, tags=result.top(args.topN))
-                audio_seconds += len(result.taggram) * patch_step
+                _report_file(bar, path, tagger.model_name, options, plan, tags=result.top(options.top_n))
+                audio_seconds += len(result.taggram) * plan.step_seconds
             bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
             bar.update()
-    return 1 if failed else 0
+    return EXIT_FILES_FAILED if failed else EXIT_OK
 
 
-def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, args: argparse.Namespace) -> int:
+def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options: _Options,
+                plan: PatchPlan) -> int:
     """`_tag_files` on Ray (see musicnn_lite.ray): the actors' rows come back here, into `writer`."""
-    todo, failed = _files_to_tag(paths, writer, args)
+    todo, failed = _files_to_tag(paths, writer, options)
     if not todo:
-        return 1 if failed else 0
+        return EXIT_FILES_FAILED if failed else EXIT_OK
     import ray
 
     from . import ray as on_ray
 
     started_here = not ray.is_initialized()
     if started_here:
-        _start_ray(args.ray_address)
+        _start_ray(options.ray_address)
     try:
-        rows = on_ray.tag(todo, args.model, features=args.features, top_n=args.topN, input_length=args.length,
-                          input_overlap=args.overlap, batch_size=args.batch_size, precision=args.precision)
-        with _progress_bar(todo, args) as bar:
+        rows = on_ray.tag(todo, options.model, features=plan.features, top_n=options.top_n,
+                          input_length=plan.input_length, input_overlap=plan.input_overlap,
+                          batch_size=options.batch_size, precision=options.precision, runtime=options.runtime)
+        with _progress_bar(todo, options) as bar:
             for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for row in batch.to_pylist():
                     writer.write_row(row)
                     failed += row["status"] == "error"
-                    _report(bar, row["path"], tagger.model_name, args, error=row["error"], tags=row["top_tags"])
+                    _report_file(bar, row["path"], tagger.model_name, options, plan, error=row["error"],
+                                 tags=row["top_tags"])
                     bar.update()
     finally:
         if started_here:
             ray.shutdown()
-    return 1 if failed else 0
+    return EXIT_FILES_FAILED if failed else EXIT_OK
 
 
 def _start_ray(address: str | None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), or start Ray on this machine; Ray's own chatter hidden."""
+    """Join the cluster at `address` (or RAY_ADDRESS), or start Ray on this machine; Ray's chatter hidden."""
     import logging
 
     import ray
@@ -218,30 +296,30 @@ def _start_ray(address: str | None) -> None:
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
-def _files_to_tag(paths: list[str], writer: ResultWriter | None, args: argparse.Namespace) -> tuple[list[str], int]:
+def _files_to_tag(paths: list[str], writer: ResultWriter | None, options: _Options) -> tuple[list[str], int]:
     """The paths `writer` does not hold yet, and how many of `paths` it holds as failed; says so on resume."""
     done = writer.done if writer else {}
     todo = [path for path in paths if path not in done]
-    if len(todo) < len(paths) and not args.quiet:
-        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {args.output}; "
+    if len(todo) < len(paths) and not options.quiet:
+        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {options.output}; "
               f"tagging the other {len(todo)}", file=sys.stderr)
     return todo, sum(done.get(path) == "error" for path in paths)
 
 
-def _progress_bar(todo: list[str], args: argparse.Namespace):
+def _progress_bar(todo: list[str], options: _Options):
     from tqdm import tqdm
 
-    return tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if args.quiet else None)
+    return tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if options.quiet else None)
 
 
-def _report(bar, path: str, model: str, args: argparse.Namespace, error: str | None = None,
-            tags: list[str] | None = None) -> None:
-    """Say how file `path` went: its error on stderr, or its `tags` printed and saved as asked."""
+def _report_file(bar, path: str, model: str, options: _Options, plan: PatchPlan, error: str | None = None,
+                 tags: list[str] | None = None) -> None:
+    """Say how file `path` went: its one-line error on stderr, or its `tags` printed and saved as asked."""
     if error is not None:
         bar.write(f"error: {error if path in error else f'{path}: {error}'}", file=sys.stderr)
         return
-    if args.print or not args.output:
+    if options.print_tags:
         bar.write(top_tags_text(path, tags), file=sys.stdout)
-    if args.save:
-        with open(args.save, "a", encoding="utf-8") as file:
-            print(musicnn_tags_line(path, model, args.length, args.overlap, tags), file=file)
+    if options.save:
+        with open(options.save, "a", encoding="utf-8") as file:
+            print(musicnn_tags_line(path, model, plan.input_length, plan.input_overlap, tags), file=file)

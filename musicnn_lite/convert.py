@@ -1,17 +1,26 @@
-"""Convert a musicnn TF1 checkpoint folder into a pickle-free weights file (.npz).
+"""Convert a musicnn TF1 checkpoint folder into a pickle-free weights file (.npz) and its ONNX graph.
 
 Usage: python -m musicnn_lite.convert CHECKPOINT_FOLDER OUTPUT.npz [--labels MTT|MSD]
+       python -m musicnn_lite.convert --onnx WEIGHTS.npz...   (the graph of existing weights files)
 
 A musicnn checkpoint folder holds `.index` and `.data-00000-of-00001` (plus Adam
 slots, which are dropped). The output holds the inference variables only, keyed
 `<layer>/<variable>` with the layer names of `musicnn_lite.networks`, plus the
 architecture name and the tag vocabulary. Layer sizes are not stored: they are
 read back from the variable shapes, so wider models (MSD_musicnn_big) convert too.
+Beside it goes OUTPUT.onnx, the Keras model exported for ONNX Runtime (the default
+runtime), with the taggram and every feature as named outputs; the bundled graphs in
+weights/ are regenerated with `python -m musicnn_lite.convert --onnx weights/*.npz`.
 """
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,24 +112,79 @@ def convert_checkpoint(folder: str | Path, output: str | Path, dataset: str | No
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "wb") as file:
         np.savez(file, architecture=np.array(architecture), labels=np.array(labels), **arrays)
+    export_onnx(output)
     return output
+
+
+def export_onnx(weights_file: str | Path) -> Path:
+    """Write the ONNX graph of a weights file beside it (same name, .onnx) and return its path.
+
+    The graph is the Keras model of `musicnn_lite.networks` exported through tf2onnx: input
+    "spectrogram" (batch, frames, 96), with any number of frames for musicnn models (VGG
+    models: 187), outputs "taggram" and every feature by name. Its metadata records the
+    sha256 of the weights file, which the ONNX runtime checks before it uses the graph.
+    """
+    from . import runtimes, zoo
+
+    weights_file = Path(weights_file)
+    weights = zoo.load_weights(weights_file)
+    names = ("taggram", *zoo.FEATURES[weights.architecture])
+    graph_file = weights_file.with_suffix(".onnx")
+    with runtimes.tensorflow_noise_filtered(), tempfile.TemporaryDirectory(dir=graph_file.parent) as scratch:
+        import keras
+        import onnx
+
+        from . import networks
+
+        network = networks.build_model(weights.architecture, weights.arrays)
+        exportable = keras.Model(network.input, [network.output[name] for name in names])
+        frames = None if weights.architecture == "musicnn" else networks.VGG_FRAMES
+        exported = Path(scratch) / "graph.onnx"
+        # tf2onnx reports its progress on stdout; Keras' numpy-2 patch of it warns about np.object
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            exportable.export(str(exported), format="onnx", verbose=False,
+                              input_signature=[keras.InputSpec(shape=(None, frames, networks.N_MELS), dtype="float32")])
+        graph = onnx.load(str(exported))
+        _name_graph_ports(graph.graph, runtimes.GRAPH_INPUT, names)
+        graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=runtimes.weights_digest(weights_file))
+        onnx.save(graph, str(exported))
+        os.replace(exported, graph_file)
+    return graph_file
+
+
+def _name_graph_ports(graph, input_name: str, output_names: tuple[str, ...]) -> None:
+    """Rename the exported graph's input and outputs (tf2onnx numbers them) to the model's names."""
+    renames = {graph.input[0].name: input_name, **{port.name: name for port, name in zip(graph.output, output_names)}}
+    for port in (*graph.input, *graph.output):
+        port.name = renames.get(port.name, port.name)
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m musicnn_lite.convert",
-        description="Convert a musicnn TF1 checkpoint folder into a musicnn_lite weights file.")
-    parser.add_argument("checkpoint", help="folder holding .index and .data-00000-of-00001")
-    parser.add_argument("output", help="weights file to write (.npz)")
+        description="Convert a musicnn TF1 checkpoint folder into a musicnn_lite weights file and its ONNX graph, "
+                    "or (--onnx) write the ONNX graph of existing weights files.")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="CHECKPOINT_FOLDER OUTPUT.npz: the folder holding .index and .data-00000-of-00001, "
+                             "and the weights file to write; with --onnx: weights files")
     parser.add_argument("--labels", choices=sorted(LABELS_BY_DATASET),
                         help="tag vocabulary (default: read from config.json or the folder name)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="write WEIGHTS.onnx beside each WEIGHTS.npz given (e.g. weights/*.npz)")
     args = parser.parse_args(argv)
+    if not args.onnx and len(args.paths) != 2:
+        parser.error("give a CHECKPOINT_FOLDER and an OUTPUT.npz (or --onnx WEIGHTS.npz...)")
     try:
-        path = convert_checkpoint(args.checkpoint, args.output, args.labels)
+        written = [export_onnx(path) for path in args.paths] if args.onnx \
+            else [convert_checkpoint(*args.paths, args.labels)]
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(path)
+    print(*written, sep="\n")
     return 0
 
 

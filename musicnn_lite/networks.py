@@ -11,11 +11,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .spectrum import N_MELS
+from .runtimes import GRAPH_INPUT, N_MELS
 
-MUSICNN_FEATURES = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate")
-VGG_FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
-FEATURES = {"musicnn": MUSICNN_FEATURES, "vgg": VGG_FEATURES}
 VGG_FRAMES = 187  # the VGG back-end flattens a fixed-size map: 3-s patches only
 
 _TIMBRAL_WIDTHS = (38, 67)      # int(0.4 * 96), int(0.7 * 96) mel bands
@@ -98,7 +95,7 @@ def _front_end_for_inference(weights: dict[str, np.ndarray]) -> dict[str, np.nda
 
 
 def _musicnn(kernel_shape, policy: str) -> keras.Model:
-    spectrogram = keras.Input((None, N_MELS), name="spectrogram")
+    spectrogram = keras.Input((None, N_MELS), name=GRAPH_INPUT)
     x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
 
     # Front-end: timbral (7 x bands) and temporal (frames x 1) filters, each max-pooled over frequency.
@@ -141,7 +138,7 @@ def _musicnn(kernel_shape, policy: str) -> keras.Model:
 
 
 def _vgg(kernel_shape, policy: str) -> keras.Model:
-    spectrogram = keras.Input((VGG_FRAMES, N_MELS), name="spectrogram")
+    spectrogram = keras.Input((VGG_FRAMES, N_MELS), name=GRAPH_INPUT)
     x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
     outputs = {}
     for i, (pool, stride) in enumerate(zip(_VGG_POOLS, _VGG_STRIDES), start=1):

@@ -17,33 +17,42 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
 from .errors import MusicnnError
-from .spectrum import HOP_LENGTH, patch_frames, step_frames
+from .spectrum import FRAME_SECONDS, patch_frames, patch_starts, step_frames
+from .validators import top_n as check_top_n
+from .validators import whole_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE  # 16 ms between spectrogram frames
 ROW_INCHES = 0.17  # height of one tag row in a new figure: room for a default-size label
 TOP_COLOR, OTHER_COLOR = "tab:orange", "tab:blue"
 
 
 def plot_taggram(taggram: np.ndarray, tags: Sequence[str], input_length: float = 3,
-                 input_overlap: float | bool = False, ax: Axes | None = None, colorbar: bool = True) -> Axes:
+                 input_overlap: float | bool = False, ax: Axes | None = None, colorbar: bool = True,
+                 timestamps: np.ndarray | None = None) -> Axes:
     """Tag likelihoods over time: one row per tag (first tag on top), time in seconds across.
 
     taggram: (patches, tags) likelihoods as `extractor` returns them; tags: its column names.
     input_length, input_overlap: the values the taggram was computed with. Patch i starts
     at i * step seconds and lasts input_length (patch_frames(input_length) frames of 16 ms).
-    Each column reaches halfway to the neighbouring patches' centres, so back-to-back
-    patches (input_overlap=False) are drawn exactly over their own seconds, and
-    overlapping ones each over the stretch nearest their centre.
+    timestamps: (patches,) the start of each patch in seconds, as `TagResult.timestamps`;
+    when given, input_overlap is not needed. Each column reaches halfway to the
+    neighbouring patches' centres, so back-to-back patches (input_overlap=False) are drawn
+    exactly over their own seconds, and overlapping ones each over the stretch nearest their centre.
     """
     taggram = _check_taggram(taggram, tags)
+    n_frames = patch_frames(input_length)
+    if timestamps is None:
+        timestamps = patch_starts(len(taggram), step_frames(input_overlap, n_frames))
+    timestamps = np.asarray(timestamps, dtype=float)
+    if timestamps.shape != (len(taggram),):
+        raise MusicnnError(f"timestamps of shape {timestamps.shape} do not fit a taggram of {len(taggram)} "
+                           "patches; pass the timestamps of the same result")
     if ax is None:
         ax = _new_axes(width=10, n_rows=len(tags))
-    mesh = ax.pcolormesh(_time_edges(len(taggram), input_length, input_overlap),
+    mesh = ax.pcolormesh(_time_edges(timestamps, n_frames * FRAME_SECONDS),
                          np.arange(len(tags) + 1) - 0.5, taggram.T, vmin=0, cmap="viridis")
     _label_rows(ax, tags)
     ax.set_xlabel("time (s)")
@@ -61,8 +70,7 @@ def plot_tag_likelihoods(taggram: np.ndarray, tags: Sequence[str], top_n: int = 
     marked: coloured bars, their rank beside the bar, and their names in bold.
     """
     likelihoods = _check_taggram(np.atleast_2d(taggram), tags).mean(axis=0)
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or not 0 <= top_n <= len(tags):
-        raise MusicnnError(f"top_n={top_n!r} must be a whole number from 0 to {len(tags)}")
+    top_n = check_top_n("top_n", top_n, len(tags), low=0)
     if ax is None:
         ax = _new_axes(width=5, n_rows=len(tags))
     top = [int(i) for i in likelihoods.argsort()[len(tags) - top_n:][::-1]]  # ranked as TagResult.top
@@ -96,10 +104,9 @@ def plot_feature(feature: np.ndarray, name: str | None = None, patch: int | None
     if feature.ndim not in (2, 3, 4) or feature.size == 0:
         raise MusicnnError(f"{label} has shape {feature.shape}; pass one entry of extractor's features dict, "
                            "with the patch on the first axis, e.g. features['penultimate']")
-    if patch is not None and (isinstance(patch, bool) or not isinstance(patch, (int, np.integer))
-                              or not 0 <= patch < len(feature)):
-        raise MusicnnError(f"patch={patch!r} is not a patch of {label}; choose from 0 to {len(feature) - 1}, "
-                           "or None for the mean over patches")
+    if patch is not None:
+        patch = whole_number("patch", patch, 0, len(feature) - 1, hint=f" (a patch of {label}), "
+                                                                       "or None for the mean over patches")
     if ax is None:
         ax = _new_axes(width=8, height=4.5)
     if feature.ndim == 2 and patch is not None:
@@ -128,12 +135,9 @@ def _check_taggram(taggram: np.ndarray, tags: Sequence[str]) -> np.ndarray:
     return taggram
 
 
-def _time_edges(n_patches: int, input_length: float, input_overlap: float | bool) -> np.ndarray:
-    """Where each taggram column begins and ends in seconds, (n_patches + 1,)."""
-    n_frames = patch_frames(input_length)
-    length, step = n_frames * FRAME_SECONDS, step_frames(input_overlap, n_frames) * FRAME_SECONDS
-    starts = np.arange(n_patches) * step
-    return np.concatenate([[0.0], starts[:-1] + (length + step) / 2, [starts[-1] + length]])
+def _time_edges(starts: np.ndarray, length: float) -> np.ndarray:
+    """Where each taggram column begins and ends in seconds, (patches + 1,), for patches of `length` s."""
+    return np.concatenate([starts[:1], (starts[:-1] + starts[1:] + length) / 2, [starts[-1] + length]])
 
 
 def _draw_image(ax: Axes, image: np.ndarray, xlabel: str, ylabel: str) -> None:

@@ -26,14 +26,17 @@ import ray.data
 from .errors import MusicnnError
 from .files import audio_files
 from .parquet import feature_widths, result_row, result_schema, rows_table
+from .plan import FeatureRequest, PatchPlan
+from .validators import positive_int, top_n as checked_top_n
 
 PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 
 
-def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, features: Iterable[str] = (),
+def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, features: FeatureRequest = (),
         top_n: int = 3, input_length: float = 3, input_overlap: float | bool = False,
         files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None, num_cpus: float = 1,
-        num_gpus: float = 0, batch_size: int = 4, precision: str = "float32") -> ray.data.Dataset:
+        num_gpus: float = 0, batch_size: int = 4, precision: str = "float32",
+        runtime: str = "auto") -> ray.data.Dataset:
     """A Dataset of result rows (see musicnn_lite.parquet), one per file of `source`.
 
     source: a path, folder or glob pattern, or a list of them (expanded here, as the command line
@@ -41,7 +44,7 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     a "path" column and, optionally, a "bytes" column holding each file's contents (what
     `ray.data.read_binary_files(..., include_paths=True)` makes, e.g. from object storage).
     model, features, top_n, input_length, input_overlap, batch_size (patches per network call),
-    precision: as for Tagger, Tagger.tag_many and the command line.
+    precision, runtime: as for Tagger, Tagger.tag_many and the command line.
     files_per_batch: files an actor tags per Ray task (what a retry repeats).
     concurrency: actors: a number, a (min, max) range to autoscale in, or None for 1 up to as
     many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor.
@@ -50,36 +53,34 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     """
     from .tagger import Tagger
 
-    tagger = Tagger(model, batch_size=batch_size, precision=precision)
-    features = tuple(features)
-    options = {"input_length": input_length, "input_overlap": input_overlap, "features": features}
-    tagger.tag_many([], **options)  # checks the options, reads nothing
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= len(tagger.labels):
-        raise MusicnnError(f"top_n={top_n!r} must be a whole number from 1 to {len(tagger.labels)}")
-    paths = _paths_dataset(source, files_per_batch)
-    tagging = {"model": model, "batch_size": batch_size, "precision": precision, "options": options,
-               "top_n": top_n, "schema": result_schema(tagger.labels, feature_widths(tagger, features))}
-    return paths.map_batches(_TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch,
-                             batch_format="pyarrow", compute=_actor_pool(concurrency), num_cpus=num_cpus,
-                             num_gpus=num_gpus)
+    tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime)
+    plan = tagger.plan(input_length, input_overlap, features)
+    columns = tagger.labels
+    tagging = {"model": model, "batch_size": batch_size, "precision": precision, "runtime": runtime, "plan": plan,
+               "columns": columns, "top_n": checked_top_n("top_n", top_n, len(columns)),
+               "schema": result_schema(columns, feature_widths(tagger, plan.features))}
+    files_per_batch = positive_int("files_per_batch", files_per_batch, "4")
+    return _paths_dataset(source, files_per_batch).map_batches(
+        _TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch, batch_format="pyarrow",
+        compute=_actor_pool(concurrency), num_cpus=num_cpus, num_gpus=num_gpus)
 
 
 class _TagBatches:
     """One actor's work: a Tagger built once when the actor starts, then batches of files -> result rows."""
 
-    def __init__(self, model: str, batch_size: int, precision: str, options: dict, top_n: int,
-                 schema: pa.Schema):
+    def __init__(self, model: str, batch_size: int, precision: str, runtime: str, plan: PatchPlan,
+                 columns: list[str], top_n: int, schema: pa.Schema):
         from .tagger import Tagger
 
-        self._tagger = Tagger(model, batch_size=batch_size, precision=precision)
-        self._options, self._top_n, self._schema = options, top_n, schema
+        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime)
+        self._plan, self._columns, self._top_n, self._schema = plan, columns, top_n, schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         paths = batch.column("path").to_pylist()
         sources = [io.BytesIO(data) for data in batch.column("bytes").to_pylist()] \
             if "bytes" in batch.column_names else paths
-        results = self._tagger.tag_many(sources, jobs=2, **self._options)
-        rows = [result_row(path, result, self._tagger.model_name, self._top_n)
+        results = self._tagger.tag_many(sources, plan=self._plan)
+        rows = [result_row(path, result, self._tagger.model_name, self._columns, self._top_n)
                 for path, (_, result) in zip(paths, results)]
         return rows_table(rows, self._schema)
 

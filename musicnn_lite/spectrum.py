@@ -7,12 +7,13 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import MusicnnError
+from .validators import positive_seconds
 from .zoo import WEIGHTS_DIR
 
 N_FFT = 512
 HOP_LENGTH = 256
 N_MELS = 96
-PATCH_SECONDS = 3.0
+FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE  # 16 ms between spectrogram frames
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
@@ -83,8 +84,7 @@ def _log_mel_constants() -> dict[str, np.ndarray]:
 
 def patch_frames(input_length: float) -> int:
     """Frames in a patch of `input_length` seconds (187 for 3 s), as musicnn counts them."""
-    _check_seconds("input_length", input_length)
-    frames = _time_to_frames(input_length) + 1
+    frames = _time_to_frames(positive_seconds("input_length", input_length)) + 1
     if frames < 1:
         raise MusicnnError(f"input_length={input_length} s is shorter than one spectrogram frame; "
                            "use at least 0.016 s (the models were trained on 3 s)")
@@ -95,12 +95,16 @@ def step_frames(input_overlap: float | bool | None, n_frames: int) -> int:
     """Frames between patch starts: musicnn's `input_overlap` in seconds, or a whole patch if False."""
     if input_overlap is None or input_overlap is False or input_overlap == 0:
         return n_frames
-    _check_seconds("input_overlap", input_overlap)
-    frames = _time_to_frames(input_overlap)
+    frames = _time_to_frames(positive_seconds("input_overlap", input_overlap))
     if frames < 1:
         raise MusicnnError(f"input_overlap={input_overlap} s is less than one frame between patches; "
                            "use at least 0.032 s, or False for back-to-back patches")
     return frames
+
+
+def patch_starts(n_patches: int, step: int) -> np.ndarray:
+    """The start of each of n_patches patches `step` frames apart, in seconds, shape (n_patches,)."""
+    return np.arange(n_patches) * (step * FRAME_SECONDS)
 
 
 def to_patches(spectrogram: np.ndarray, n_frames: int, step: int) -> np.ndarray:
@@ -136,8 +140,3 @@ def _time_to_frames(seconds: float) -> int:
     """librosa.time_to_frames(seconds, sr=16000, n_fft=512, hop_length=256), as musicnn counted frames."""
     return (int(seconds * SAMPLE_RATE) - N_FFT // 2) // HOP_LENGTH
 
-
-def _check_seconds(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value <= 0:
-        raise MusicnnError(f"{name}={value!r} must be a positive number of seconds, e.g. 3")

@@ -1,7 +1,9 @@
-"""The bundled models and the weights files behind them (pickle-free .npz)."""
+"""The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
+import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,49 @@ import numpy as np
 from .errors import MusicnnError
 
 BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
+# Dataset, architecture and the scores published with musicnn (ROC-AUC, PR-AUC) of each bundled model.
+MODEL_CARDS = {
+    "MTT_musicnn": ("MagnaTagATune", "musicnn", 0.9067, 0.3831),
+    "MSD_musicnn": ("Million Song Dataset", "musicnn", 0.8802, 0.2891),
+    "MTT_vgg": ("MagnaTagATune", "vgg", 0.9030, 0.3823),
+    "MSD_vgg": ("Million Song Dataset", "vgg", 0.8768, 0.2819),
+}
+
+# The layer outputs each architecture returns besides the taggram (networks.py builds them by these names).
+FEATURES = {
+    "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
+    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
+}
+
+_BATCH_NORM = {variable: 1 for variable in ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+def _layers(*names: str, kernel_rank: int = 0) -> dict[str, int]:
+    """`<layer>/<variable>` -> rank: a batch norm's four vectors, or a kernel of `kernel_rank` and a bias."""
+    variables = {"kernel": kernel_rank, "bias": 1} if kernel_rank else _BATCH_NORM
+    return {f"{name}/{variable}": rank for name in names for variable, rank in variables.items()}
+
+
+# Every variable of each architecture and its number of axes. Sizes vary (MSD_musicnn_big is wider)
+# and are checked by building the network; these are checked before anything is decompressed.
+VARIABLES = {
+    "musicnn": {
+        **_layers("input_bn", "timbral_38_bn", "timbral_67_bn", "temporal_128_bn", "temporal_64_bn",
+                  "temporal_32_bn", "midend_1_bn", "midend_2_bn", "midend_3_bn", "pool_bn", "penultimate_bn"),
+        **_layers("timbral_38_conv", "timbral_67_conv", "temporal_128_conv", "temporal_64_conv",
+                  "temporal_32_conv", kernel_rank=4),
+        **_layers("midend_1_conv", "midend_2_conv", "midend_3_conv", kernel_rank=3),
+        **_layers("penultimate_dense", "logits", kernel_rank=2),
+    },
+    "vgg": {
+        **_layers("input_bn", *(f"bn{i}" for i in range(1, 6))),
+        **_layers(*(f"conv{i}" for i in range(1, 6)), kernel_rank=4),
+        **_layers("logits", kernel_rank=2),
+    },
+}
+# Most bytes a weights file may hold once decompressed: MSD_musicnn_big, the largest musicnn model, needs
+# about 25 MB; the bound stops a small file that declares huge arrays before anything is allocated.
+MAX_WEIGHTS_BYTES = 512 * 2 ** 20
 
 # Installed, the weights live in the package (musicnn_lite/weights); in a source
 # checkout they sit in the top-level weights/ folder beside the package.
@@ -51,21 +96,121 @@ def weights_path(model: str | os.PathLike) -> Path:
 
 
 def load_weights(model: str | os.PathLike) -> ModelWeights:
-    """Read and check a weights file; never unpickles anything."""
+    """Read and check a weights file; never unpickles anything.
+
+    The archive's headers are checked first (names, dtypes, ranks against the architecture,
+    declared sizes bounded by MAX_WEIGHTS_BYTES), then the arrays are read and must be finite.
+    """
     path = weights_path(model)
+    with _open_archive(path) as archive:
+        headers = _array_headers(path, archive)
+        architecture = _read(path, archive, "architecture", headers)
+        labels = _read(path, archive, "labels", headers)
+        if architecture.ndim != 0 or str(architecture) not in VARIABLES or labels.ndim != 1:
+            raise _invalid(path, "missing or inconsistent architecture or labels")
+        architecture = str(architecture)
+        _check_variables(path, architecture, headers, len(labels))
+        arrays = {name: _read(path, archive, name, headers) for name in VARIABLES[architecture]}
+    bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
+    if bad is not None:
+        raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
+                           "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is, read from its weights file's headers without loading any weights."""
+
+    name: str
+    architecture: str  # "musicnn" or "vgg"
+    n_labels: int
+
+
+def model_info(model: str | os.PathLike) -> ModelInfo:
+    """The name, architecture and number of tags of a model, for checking options before it is loaded."""
+    path = weights_path(model)
+    with _open_archive(path) as archive:
+        headers = _array_headers(path, archive)
+        architecture = str(_read(path, archive, "architecture", headers))
+    if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
+        raise _invalid(path, "missing or inconsistent architecture or labels")
+    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0])
+
+
+def _model_name(model: str | os.PathLike, path: Path) -> str:
+    return str(model) if str(model) in BUNDLED_MODELS else path.stem
+
+
+_Header = tuple[tuple[int, ...], np.dtype]
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _invalid(path: Path, reason: str) -> MusicnnError:
+    return MusicnnError(f"{path} is not a valid musicnn_lite weights file ({reason}); "
+                        "write one with `python -m musicnn_lite.convert CHECKPOINT_FOLDER OUT.npz`")
+
+
+def _open_archive(path: Path) -> zipfile.ZipFile:
     try:
-        if not zipfile.is_zipfile(path):  # np.load opens only .npz archives here, never .npy or pickles
-            raise ValueError("not an .npz archive")
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise MusicnnError(f"{path} is not a valid musicnn_lite weights file ({error}); "
-                           "write one with `python -m musicnn_lite.convert CHECKPOINT_FOLDER OUT.npz`") from None
-    architecture = str(arrays.pop("architecture", ""))
-    labels = arrays.pop("labels", np.array([]))
-    if architecture not in ("musicnn", "vgg") or labels.ndim != 1 or labels.dtype.kind != "U" \
-            or "logits/kernel" not in arrays or arrays["logits/kernel"].shape[-1] != len(labels):
-        raise MusicnnError(f"{path} is not a valid musicnn_lite weights file (missing or inconsistent "
-                           "architecture, labels or logits); re-convert it with `python -m musicnn_lite.convert`")
-    name = str(model) if str(model) in BUNDLED_MODELS else path.stem
-    return ModelWeights(name, architecture, tuple(labels.tolist()), arrays)
+        return zipfile.ZipFile(path)  # never np.load: it would also open .npy files and pickles
+    except (OSError, zipfile.BadZipFile, ValueError) as error:
+        raise _invalid(path, f"not an .npz archive: {error}") from error
+
+
+def _array_headers(path: Path, archive: zipfile.ZipFile) -> dict[str, _Header]:
+    """name -> (shape, dtype) of each array, read from the .npy headers alone; declared sizes bounded."""
+    headers, total = {}, 0
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise _invalid(path, f"{info.filename!r} is not an array")
+        total += info.file_size
+        if total > MAX_WEIGHTS_BYTES:
+            raise _invalid(path, f"its arrays declare more than {MAX_WEIGHTS_BYTES // 2 ** 20} MB")
+        try:
+            with archive.open(info) as member:
+                read_header = _HEADER_READERS.get(np.lib.format.read_magic(member))
+                if read_header is None:
+                    raise ValueError("unsupported .npy version")
+                shape, fortran_order, dtype = read_header(member)
+                header_bytes = member.tell()
+        except (OSError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise _invalid(path, f"unreadable header of {info.filename!r}: {error}") from error
+        if dtype.hasobject or fortran_order or header_bytes + math.prod(shape) * dtype.itemsize != info.file_size:
+            raise _invalid(path, f"{info.filename!r} is not a plain array of the size it declares")
+        headers[info.filename[:-len(".npy")]] = shape, dtype
+    return headers
+
+
+def _check_variables(path: Path, architecture: str, headers: dict[str, _Header], n_labels: int) -> None:
+    """The variables are those of `architecture`, float32, of the right ranks, with one logit per label."""
+    expected = VARIABLES[architecture]
+    names = set(headers) - {"architecture", "labels"}
+    problem = None
+    if names != set(expected):
+        missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
+        problem = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+    else:
+        for name, rank in expected.items():
+            shape, dtype = headers[name]
+            if dtype != np.float32 or len(shape) != rank:
+                problem = f"{name!r} is {dtype} of shape {shape}, not a {rank}-D float32 array"
+                break
+        if problem is None and headers["logits/kernel"][0][-1] != n_labels:
+            problem = f"{headers['logits/kernel'][0][-1]} logits for {n_labels} labels"
+    if problem:
+        raise MusicnnError(f"the weights in {path} do not fit the {architecture} network ({problem}); "
+                           "re-convert them with `python -m musicnn_lite.convert`")
+
+
+def _read(path: Path, archive: zipfile.ZipFile, name: str, headers: dict[str, _Header]) -> np.ndarray:
+    """One array, decompressed and CRC-checked; the strings (architecture, labels) must be unicode."""
+    if name not in headers:
+        raise _invalid(path, f"no {name!r} array")
+    if name in ("architecture", "labels") and headers[name][1].kind != "U":
+        raise _invalid(path, f"{name!r} is not text")
+    try:
+        with archive.open(f"{name}.npy") as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise _invalid(path, f"{name!r} is damaged: {error}") from error

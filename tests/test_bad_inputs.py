@@ -4,7 +4,6 @@ One test per row of the README's "What happens with bad input" table, in the sam
 Test audio is generated small, in tmp_path.
 """
 
-import io
 import os
 import pickle
 

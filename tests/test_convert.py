@@ -64,7 +64,9 @@ def test_wider_model_builds_from_its_weights_and_tags_by_path(big_checkpoint, tm
     folder, _ = big_checkpoint
     path = tmp_path / "wide.npz"
     assert main([str(folder), str(path), "--labels", "MSD"]) == 0
-    result = Tagger(path).tag(np.zeros(16000 * 4, np.float32), sr=16000, features=True)
+    tagger = Tagger(path)
+    assert tagger.runtime == "onnx" and path.with_suffix(".onnx").is_file()  # the converter wrote its graph
+    result = tagger.tag(np.zeros(16000 * 4, np.float32), sr=16000, features=True)
     assert result.taggram.shape == (1, 50)
     assert result.features["cnn3"].shape == (1, 187, 16)
     assert result.features["penultimate"].shape == (1, 12)

@@ -119,7 +119,8 @@ def test_npz_holds_each_files_taggram_and_features(tmp_path):
         assert "no such file" in archive["errors"][1] and archive["errors"][0] == ""
         assert archive["tags"].tolist() == list(MTT_LABELS) and archive["model"] == "MTT_musicnn"
         assert sorted(archive.files) == sorted(["model", "tags", "paths", "status", "errors", "0/taggram",
-                                                "0/penultimate", "2/taggram", "2/penultimate"])
+                                                "0/timestamps", "0/penultimate", "2/taggram", "2/timestamps",
+                                                "2/penultimate"])
         for index, path in ((0, clips[0]), (2, clips[1])):
             result = expected(path, ["penultimate"])
             assert_close(archive[f"{index}/taggram"], result.taggram)

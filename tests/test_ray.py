@@ -59,7 +59,7 @@ def test_a_folder_gives_one_parquet_row_per_file_equal_to_the_single_machine_res
     rows = musicnn_ray.tag(music["folder"], features=["penultimate"], files_per_batch=1, concurrency=2)
     rows.write_parquet(str(tmp_path / "tags.parquet"))
     table = pq.read_table(tmp_path / "tags.parquet")
-    assert table.schema.names == ["path", "model", "status", "error", "top_tags", *MTT_LABELS,
+    assert table.schema.names == ["path", "model", "status", "error", "top_tags", "timestamps", *MTT_LABELS,
                                   "features.penultimate"]
     penultimate = table.schema.field("features.penultimate").type
     assert pa.types.is_fixed_size_list(penultimate) and (penultimate.list_size, penultimate.value_type) == (200, pa.float32())

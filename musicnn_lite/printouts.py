@@ -1,0 +1,12 @@
+"""musicnn's text output: the printout of a song's top tags and the line `--save` appends."""
+
+
+def top_tags_text(name: str, tags: list[str]) -> str:
+    """musicnn's printout of a song's top tags: '[name] TopN tags:' then one ' - tag' line each."""
+    return "\n".join([f"[{name}] Top{len(tags)} tags:", *(f" - {tag}" for tag in tags)])
+
+
+def musicnn_tags_line(name: str, model: str, input_length: float, input_overlap: float | bool,
+                      tags: list[str]) -> str:
+    """musicnn's saved line 'file,model,input_length=..,input_overlap=..,tags...' (no newline)."""
+    return ",".join([name, model, f"input_length={input_length}", f"input_overlap={input_overlap}", *tags])

@@ -1,0 +1,227 @@
+"""What runs a network: log-mel patches (batch, frames, 96) float32 in, named outputs out.
+
+Two runtimes serve one interface, `Runtime.run(patches, names)`:
+- "onnx": ONNX Runtime on the graph exported from the Keras model (weights/<model>.onnx).
+  It imports in a tenth of a second and never imports TensorFlow; the default.
+- "keras": the Keras model itself, the reference; TensorFlow by default, JAX or PyTorch
+  through KERAS_BACKEND. Needed for bfloat16 and for weights that have no exported graph.
+The rest of the pipeline does not know which one runs.
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import MusicnnError
+from .zoo import ModelWeights
+
+RUNTIMES = ("auto", "onnx", "keras")
+GRAPH_INPUT = "spectrogram"  # the graphs' input: log-mel patches (batch, frames, N_MELS)
+N_MELS = 96  # spectrum.N_MELS, repeated here so that the networks load without the audio libraries
+WEIGHTS_DIGEST_KEY = "weights_sha256"  # ONNX metadata: the weights file the graph was exported from
+# Read once, at import: tf2onnx rewrites the variable when it is imported.
+_USER_CHOSE_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+
+
+class Runtime(Protocol):
+    name: str
+
+    def run(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Outputs for patches (batch, frames, 96) float32: "taggram" (batch, tags) and each named feature."""
+
+
+def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precision: str,
+                 batch_size: int) -> Runtime:
+    """The runtime asked for; "auto" is ONNX Runtime whenever it can serve the request, else Keras.
+
+    ONNX Runtime serves float32 when the graph beside the weights file was exported from
+    those very weights (its metadata holds their sha256).
+    """
+    if runtime not in RUNTIMES:
+        raise MusicnnError(f"runtime={runtime!r} is not supported; use one of {', '.join(map(repr, RUNTIMES))}")
+    if runtime == "keras" or (runtime == "auto" and precision != "float32"):
+        return KerasRuntime(weights, weights_file, precision, batch_size)
+    if precision != "float32":
+        raise MusicnnError(f"precision={precision!r} runs on the Keras runtime only; use runtime='keras' or 'auto'")
+    graph = weights_file.with_suffix(".onnx")
+    problem = _graph_problem(graph, weights_file)
+    if problem is None:
+        return OnnxRuntime(graph)
+    if runtime == "auto":
+        return KerasRuntime(weights, weights_file, precision, batch_size)
+    raise MusicnnError(f"{problem}; write it with `python -m musicnn_lite.convert --onnx {weights_file}`, "
+                       "or use runtime='keras'")
+
+
+def weights_digest(weights_file: Path) -> str:
+    """sha256 of a weights file, as recorded in the ONNX graphs exported from it."""
+    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
+
+
+def _graph_problem(graph: Path, weights_file: Path) -> str | None:
+    """Why the ONNX graph cannot stand in for the weights file, or None if it can."""
+    if not graph.is_file():
+        return f"{weights_file} has no ONNX graph beside it ({graph.name})"
+    recorded = _graph_metadata(graph).get(WEIGHTS_DIGEST_KEY)
+    if recorded != weights_digest(weights_file):
+        return f"{graph} was not exported from {weights_file} (weights digest differs)"
+    return None
+
+
+def _graph_metadata(graph: Path) -> dict[str, str]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
+        raise MusicnnError(f"{graph} is not a valid ONNX graph ({error}); re-export it with "
+                           f"`python -m musicnn_lite.convert --onnx {graph.with_suffix('.npz')}`") from error
+    return session.get_modelmeta().custom_metadata_map
+
+
+class OnnxRuntime:
+    """ONNX Runtime on the CPU; any batch size, and any number of frames for musicnn graphs.
+
+    Its worker threads are told not to spin between batches: a busy-wait would take the
+    cores from the audio decoding threads (the effect has not been measured yet).
+    """
+
+    name = "onnx"
+
+    def __init__(self, graph: Path):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: the CPU provider's informational lines are noise here
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def run(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        wanted = ("taggram", *names)
+        outputs = self._session.run(wanted, {GRAPH_INPUT: np.ascontiguousarray(patches, np.float32)})
+        return dict(zip(wanted, outputs))
+
+
+class KerasRuntime:
+    """The Keras model on the backend KERAS_BACKEND names (TensorFlow by default), compiled per output set.
+
+    Batches are padded to a power of two up to batch_size so that the graph is traced
+    only a few times. Start-up is as quiet as ONNX Runtime's (see `tensorflow_noise_filtered`).
+    """
+
+    name = "keras"
+
+    def __init__(self, weights: ModelWeights, weights_file: Path, precision: str, batch_size: int):
+        with tensorflow_noise_filtered():
+            import keras
+
+            from . import networks
+
+            if keras.backend.backend() == "tensorflow":
+                _hide_retracing_warnings()
+            try:
+                self._network = networks.build_model(weights.architecture, weights.arrays, precision)
+            except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
+                raise MusicnnError(f"the weights in {weights_file} do not fit the {weights.architecture} network "
+                                   f"({error}); re-convert them with `python -m musicnn_lite.convert`") from None
+        self._batch_size = batch_size
+        self._runners = {}
+        self._lock = threading.Lock()
+
+    def run(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        padded = np.zeros((min(self._batch_size, 1 << (len(patches) - 1).bit_length()), *patches.shape[1:]),
+                          np.float32)
+        padded[:len(patches)] = patches
+        with self._lock:  # the compiled models are built and called one thread at a time
+            outputs = self._runner(names).predict_on_batch(padded)
+        return {name: np.asarray(value)[:len(patches)] for name, value in outputs.items()}
+
+    def _runner(self, names: tuple[str, ...]):
+        """A compiled model with the taggram and the named features as outputs, built once per set."""
+        if names not in self._runners:
+            import keras
+
+            outputs = {name: self._network.output[name] for name in ("taggram", *names)}
+            runner = keras.Model(self._network.input, outputs)
+            # XLA measured slower on CPU; other backends (JAX, PyTorch on GPU) choose for themselves.
+            runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
+            self._runners[names] = runner
+        return self._runners[names]
+
+
+# Lines TensorFlow's C++ code writes to stderr on start-up that say nothing to a user of this
+# library: glog-style informational lines, the notice that precedes absl's log set-up, CPU
+# instruction notes, and CUDA probing on machines without a GPU driver.
+_TENSORFLOW_NOISE = (
+    r"^I\d{4} ",
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"^To enable the following instructions: .* rebuild TensorFlow",
+    r"failed call to cuInit",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+    r"oneDNN custom operations are on",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"Could not find cuda drivers",
+)
+_STDERR_REDIRECTION = threading.RLock()
+# Runs in a small child process so that it outlives a fatal abort of this one: whatever
+# TensorFlow writes before aborting still reaches the terminal.
+_FILTER_PROGRAM = (
+    "import re, sys\n"
+    "noise = re.compile('|'.join(sys.argv[1:]))\n"
+    "for line in sys.stdin.buffer:\n"
+    "    if not noise.search(line.decode(errors='replace')):\n"
+    "        sys.stdout.buffer.write(line); sys.stdout.buffer.flush()\n"
+)
+
+
+@contextlib.contextmanager
+def tensorflow_noise_filtered():
+    """Pass what this process writes to stderr (fd 2) meanwhile through a filter of known noise.
+
+    TensorFlow's start-up lines are written by C++ before TF_CPP_MIN_LOG_LEVEL applies,
+    so they can only be filtered at the file descriptor. A user who set
+    TF_CPP_MIN_LOG_LEVEL chose what to see: then nothing is filtered.
+    """
+    if _USER_CHOSE_TF_LOG_LEVEL:
+        yield
+        return
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    # fd 2 is the process's: threads that build models at the same time take turns.
+    with _STDERR_REDIRECTION, subprocess.Popen([sys.executable, "-S", "-c", _FILTER_PROGRAM, *_TENSORFLOW_NOISE],
+                                               stdin=read_end, stdout=2):
+        os.close(read_end)
+        saved = os.dup(2)
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)  # closes the pipe's last write end: the filter drains it and exits
+            os.close(saved)
+
+
+class _RetracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning: every new Tagger traces its
+    own compiled model once per batch shape, which is expected, not a bug in the caller's code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _hide_retracing_warnings() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(existing, _RetracingFilter) for existing in logger.filters):
+        logger.addFilter(_RetracingFilter())

@@ -1,0 +1,75 @@
+"""A weights file is checked from its zip headers before any array is decompressed, then for finite values."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from musicnn_lite import MusicnnError, Tagger, zoo
+from musicnn_lite.zoo import weights_path
+
+
+def bundled_arrays() -> dict[str, np.ndarray]:
+    with np.load(weights_path("MTT_musicnn")) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def test_a_corrupt_deflate_stream_is_a_clear_error(tmp_path):
+    path = tmp_path / "corrupt.npz"
+    np.savez_compressed(path, **bundled_arrays())
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("penultimate_dense/kernel.npy")
+    data = bytearray(path.read_bytes())
+    start = member.header_offset + 30 + len(member.filename) + len(member.extra) + 2000
+    data[start:start + 200] = b"\xff" * 200  # no longer a valid deflate stream
+    path.write_bytes(data)
+    with pytest.raises(MusicnnError, match=r"corrupt\.npz is not a valid musicnn_lite weights file "
+                                           r"\(.*'penultimate_dense/kernel.*Error -3 while decompressing"):
+        Tagger(path)
+
+
+def test_an_array_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    path, arrays = tmp_path / "huge.npz", bundled_arrays()
+    del arrays["logits/bias"]
+    np.savez(path, **arrays)
+    with zipfile.ZipFile(path, "a") as archive:  # a 10^12-element array in a few bytes
+        with archive.open("logits/bias.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (10 ** 12,)})
+    with pytest.raises(MusicnnError, match=r"huge\.npz is not a valid musicnn_lite weights file "
+                                           r"\('logits/bias\.npy' is not a plain array of the size it declares\)"):
+        Tagger(path)
+
+
+def test_a_file_declaring_more_bytes_than_any_model_needs_is_refused(monkeypatch):
+    monkeypatch.setattr(zoo, "MAX_WEIGHTS_BYTES", 2 ** 20)
+    with pytest.raises(MusicnnError, match=r"MTT_musicnn\.npz is not a valid .* \(its arrays declare more than 1 MB\)"):
+        Tagger("MTT_musicnn")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused(tmp_path, bad):
+    arrays = bundled_arrays()
+    arrays["midend_2_conv/kernel"][3, 2, 1] = bad
+    np.savez(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(MusicnnError, match=r"the weights in .*nan\.npz hold NaN or infinite values "
+                                           r"\(midend_2_conv/kernel\)"):
+        Tagger(tmp_path / "nan.npz")
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda arrays: arrays.update({"logits/kernel": arrays["logits/kernel"].astype(np.float64)}),
+     "'logits/kernel' is float64 of shape \\(200, 50\\), not a 2-D float32 array"),
+    (lambda arrays: arrays.update({"conv9/kernel": np.zeros(3, np.float32)}), "unexpected 'conv9/kernel'"),
+    (lambda arrays: arrays.update({"labels": arrays["labels"][:10]}), "50 logits for 10 labels"),
+])
+def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, change, problem):
+    arrays = bundled_arrays()
+    change(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(MusicnnError, match=rf"the weights in .*bad\.npz do not fit the musicnn network \({problem}\)"):
+        zoo.load_weights(tmp_path / "bad.npz")
+
+
+def test_model_info_reads_headers_only():
+    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50)
