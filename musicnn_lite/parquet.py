@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -23,9 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .durable import OutputLock, check_model, fsync_path, refuse_read_only, sibling, write_failure
+from .durable import OutputLock, check_model, refuse_read_only, sibling
 from .errors import MusicnnError
 from .line_formats import likelihoods, one_line, song_features
+from .part_files import PartFolder
 from .spectrum import N_MELS, patch_frames
 
 if TYPE_CHECKING:
@@ -89,8 +89,7 @@ class ParquetWriter:
     A Parquet file is readable only once its footer, written last, is there, so a file being
     written cannot survive a crash. The rows are held in memory and written, every
     `rows_per_part` rows or `seconds_per_part` seconds, as one part file in a folder beside
-    the output (OUT.parquet.parts/, each written under a temporary name, made durable and
-    renamed into place). `close()` packs an earlier finished file, if resumed, and the parts,
+    the output (OUT.parquet.parts/: see part_files). `close()` packs an earlier finished file, if resumed, and the parts,
     in order, into OUT.parquet (one row group per part), again through a temporary file and a
     rename, then removes the folder. A run stopped by an exception writes the rows it holds as
     a part and keeps the parts; a run killed outright loses the rows not yet in a part, which a
@@ -129,20 +128,9 @@ class ParquetWriter:
 
     def close(self) -> None:
         """Write the rows held, pack everything into the Parquet file (through a rename), remove the parts."""
-        temporary = sibling(self.path, ".tmp")
         try:
             self._write_part()
-            with pq.ParquetWriter(temporary, self.schema) as packed:
-                for stored in self._stored:
-                    file = pq.ParquetFile(stored)
-                    for group in range(file.num_row_groups):
-                        packed.write_table(file.read_row_group(group))
-            fsync_path(temporary)
-            os.replace(temporary, self.path)
-            shutil.rmtree(self.kept_in)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise write_failure(self.path, error) from None
+            self._staged.pack(self._pack)
         finally:
             self._lock.release()
 
@@ -161,40 +149,28 @@ class ParquetWriter:
     @property
     def _stored(self) -> list[Path]:
         """The files whose rows the packed file holds, in order: a finished file taken up, then the parts."""
-        return [self.path, *self._parts] if self._resumed_finished else self._parts
+        return [self.path, *self._staged.parts] if self._resumed_finished else self._staged.parts
 
     def _open(self, resume: bool) -> None:
         refuse_read_only(self.path)
         self._resumed_finished = resume and self.path.exists()
-        if not resume:
-            shutil.rmtree(self.kept_in, ignore_errors=True)
-        try:
-            self.kept_in.mkdir(exist_ok=True)
-        except OSError as error:
-            raise write_failure(self.kept_in, error) from None
-        for leftover in self.kept_in.glob("*.tmp"):
-            leftover.unlink()
-        self._parts = sorted(self.kept_in.glob("*.parquet"))  # named by their write order
+        self._staged = PartFolder(self.path, ".parquet", resume)
         for stored in self._stored:
             self._take_up(stored)
-        self._next = int(self._parts[-1].stem) + 1 if self._parts else 0
 
     def _write_part(self) -> None:
         self._last_part = time.monotonic()
-        if not self._rows:
-            return
-        part = self.kept_in / f"{self._next:08d}.parquet"
-        temporary = part.with_suffix(".tmp")
-        try:
-            pq.write_table(rows_table(self._rows, self.schema), temporary)
-            fsync_path(temporary)
-            os.replace(temporary, part)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise write_failure(self.kept_in, error) from None
-        self._parts.append(part)
-        self._next += 1
-        self._rows = []
+        if self._rows:
+            table = rows_table(self._rows, self.schema)
+            self._staged.add(lambda file: pq.write_table(table, file))
+            self._rows = []
+
+    def _pack(self, temporary: Path) -> None:
+        with pq.ParquetWriter(temporary, self.schema) as packed:
+            for stored in self._stored:
+                file = pq.ParquetFile(stored)
+                for group in range(file.num_row_groups):
+                    packed.write_table(file.read_row_group(group))
 
     def _take_up(self, stored: Path) -> None:
         """List the songs of an earlier run's file or part in `done`, after checking that it fits this run."""
