@@ -27,6 +27,7 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
         "av>=12",
+        "scikit-learn>=1.1",
     ],
     extras_require={
         "parquet": ["pyarrow>=14"],

@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python benchmarks/gpu_keras_jax.py --out DIR [--batches 16 64 256] [--patches DIR]
 
-For each bundled model it builds the Keras model of musicnn_lite.networks, checks its
+For each bundled model it builds the library's Keras runtime (float32), checks its
 taggram on musicnn's own input patches against musicnn 0.1.0's (tests/data/golden) at 1e-5,
 when those patches are found (`<clip>.input.npz` of the shared reference data, --patches),
 then times the network alone: patches per second and ms per patch at each batch size,
@@ -31,12 +31,12 @@ PATCH_FRAMES = 187  # 3-s patches, what every bundled model takes
 
 
 def network_modules():
-    """musicnn_lite.networks, .runtimes and .zoo, loaded without the package's __init__ (which
+    """musicnn_lite.runtimes and .zoo (which loads .networks when asked), loaded without the package's __init__ (which
     imports the audio decoders), so that numpy, Keras and JAX are all this script needs."""
     package = types.ModuleType("musicnn_lite")
     package.__path__ = [str(REPO / "musicnn_lite")]
     sys.modules.setdefault("musicnn_lite", package)
-    return (importlib.import_module(f"musicnn_lite.{name}") for name in ("networks", "runtimes", "zoo"))
+    return (importlib.import_module(f"musicnn_lite.{name}") for name in ("runtimes", "zoo"))
 
 
 def golden_patches(folder: Path | None) -> dict[str, "np.ndarray"]:
@@ -97,18 +97,19 @@ def main() -> int:
     import keras
     import numpy as np
 
-    networks, runtimes, zoo = network_modules()
+    runtimes, zoo = network_modules()
     patches = golden_patches(args.patches)
     report = {"backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__,
               "devices": [str(device) for device in jax.devices()], "python": platform.python_version(),
               "golden_patches": sorted(patches), "models": {}}
     for model in args.models:
         weights = zoo.load_weights(model)
-        network = networks.build_model(weights.architecture, weights.arrays)
-        taggram_only = keras.Model(network.input, network.output["taggram"])
+        largest = max(args.batches)
+        runtime = runtimes.KerasRuntime(weights, zoo.weights_path(model), "float32", largest)
 
-        def predict(batch, taggram_only=taggram_only):
-            return np.asarray(taggram_only.predict_on_batch(batch))
+        def predict(batch, runtime=runtime, largest=largest):
+            return np.concatenate([runtime.run(batch[start:start + largest], ())["taggram"]
+                                   for start in range(0, len(batch), largest)])
 
         entry = {"parity": check_parity(predict, model, patches) if patches else "no golden patches found",
                  "throughput": [time_network(predict, size, args.warmups, args.repeats) for size in args.batches]}

@@ -3,24 +3,27 @@
 import functools
 import os
 import sys
+from typing import Iterable
 
 import numpy as np
 
 from . import zoo
 from .audio import AudioSource
+from .heads import Head, HeadSource, head_sources
 from .printouts import musicnn_tags_line, top_tags_text
 from .tagger import Tagger
 from .validators import top_n
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_tagger(model: str) -> Tagger:
-    return Tagger(model)
+def _cached_tagger(model: str, heads: tuple[str | Head, ...]) -> Tagger:
+    return Tagger(model, heads=heads)
 
 
-def get_tagger(model: str | os.PathLike = "MTT_musicnn") -> Tagger:
-    """The process-wide Tagger for `model`, built on first use and reused after."""
-    return _cached_tagger(zoo.model_id(model))
+def get_tagger(model: str | os.PathLike = "MTT_musicnn", heads: HeadSource | Iterable[HeadSource] = ()) -> Tagger:
+    """The process-wide Tagger for `model` and `heads` (Head objects or head file paths, each
+    file read once), built on first use and reused after."""
+    return _cached_tagger(zoo.model_id(model), head_sources(heads))
 
 
 def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float = 3,
@@ -46,16 +49,19 @@ def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", 
 
 def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", topN: int = 3,
              input_length: float = 3, input_overlap: float | bool = False, print_tags: bool = True,
-             save_tags: str | os.PathLike | bool = False, *, sr: float | None = None) -> list[str]:
+             save_tags: str | os.PathLike | bool = False, *, sr: float | None = None,
+             heads: HeadSource | Iterable[HeadSource] = ()) -> list[str]:
     """The topN most likely tags of a song (song level: taggram averaged over patches).
 
     Arguments as in `extractor`. print_tags prints them; save_tags, a path, appends a line
     `file,model,input_length=..,input_overlap=..,tag1,tag2,...` to that file, as musicnn does.
+    heads: custom-tag heads (Head objects or head files) trained on `model`: the likeliest tag
+    of each, as "HEAD:TAG", follows the topN.
     """
-    tagger = get_tagger(model)
+    tagger = get_tagger(model, heads)
     topN = top_n("topN", topN, len(tagger.labels))
     result = tagger.tag(file_name, sr=sr, input_length=input_length, input_overlap=input_overlap)
-    tags = result.top(topN)
+    tags = result.top(topN) + result.top_head_tags()
     name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
     if print_tags:
         print(top_tags_text(name, tags))

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import av
 import numpy as np
 import soundfile
 import soxr
@@ -145,6 +144,8 @@ def _decode_blocks(source: str | BinaryIO, block_seconds: float) -> tuple[int, I
             else:
                 rate = _check_file_rate(name, file.samplerate)
                 return rate, _sndfile_blocks(opened.pop_all(), file, name, max(1, int(block_seconds * rate)))
+        import av  # FFmpeg: about 0.17 s to import, paid only by files libsndfile does not read
+
         file = opened.enter_context(open(source, "rb")) if isinstance(source, str) else source  # any name opens
         try:
             container = opened.enter_context(av.open(file))
@@ -198,6 +199,8 @@ def _sndfile_blocks(opened: contextlib.ExitStack, file: soundfile.SoundFile, nam
 def _ffmpeg_blocks(opened: contextlib.ExitStack, container, stream, name: str,
                    block_frames: int) -> Iterator[np.ndarray]:
     """(channels, samples) float32 blocks of about block_frames samples, converted from any sample format."""
+    import av
+
     to_float = av.AudioResampler(format="fltp")  # sample format only: rate and channels are kept
     pending, samples, decoded = [], 0, 0
     with opened:

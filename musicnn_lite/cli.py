@@ -23,12 +23,14 @@ from . import zoo
 from .durable import OutputError
 from .errors import MusicnnError
 from .files import audio_files
+from .heads import Head, heads_for
+from .heads import load as load_head
 from .line_formats import one_line
 from .outputs import FORMATS, ResultWriter, open_writer, output_paths
 from .plan import PatchPlan
 from .printouts import musicnn_tags_line, top_tags_text
 from .runtimes import RUNTIMES
-from .validators import not_url, top_n
+from .validators import count_option, not_url, top_n
 
 if TYPE_CHECKING:
     from .parquet import ParquetWriter
@@ -52,8 +54,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
-    parser.add_argument("-mod", "--model", default="MTT_musicnn",
-                        help="bundled model name or path of a converted weights file (default: MTT_musicnn)")
+    parser.add_argument("-mod", "--model",
+                        help="bundled model name or path of a converted weights file (default: the model the "
+                             "--head files were trained on, else MTT_musicnn)")
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
     parser.add_argument("-len", "--length", type=float, default=3.0,
                         help="seconds per patch; the models were trained on 3 (default: 3)")
@@ -64,6 +67,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the tags (the default without --output; kept for musicnn compatibility)")
     parser.add_argument("-s", "--save", metavar="PATH", default=False,
                         help="append 'file,model,input_length=..,input_overlap=..,tags...' lines to PATH")
+    parser.add_argument("--head", action="append", default=[], metavar="FILE",
+                        help="a head file written by `python -m musicnn_lite.train`: its custom tags are given "
+                             "too, after the model's, named HEAD:TAG (HEAD: the file name without .npz); "
+                             "repeat for several heads")
     parser.add_argument("--list-models", action="store_true",
                         help="list the bundled models (dataset, architecture, published scores) and exit")
     parser.add_argument("--debug", action="store_true",
@@ -78,9 +85,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                            "(give it after the paths)")
     many.add_argument("--resume", action="store_true",
                       help="keep the records already in --output and tag only the files missing there")
-    many.add_argument("-j", "--jobs", type=_positive_int, default=2, metavar="N",
+    many.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
-    many.add_argument("--batch-size", type=_positive_int, default=4, metavar="N",
+    many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
                       help="most 3-s patches run through the network at once; larger batches take more memory "
                            "and are no faster on a CPU (default: 4)")
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
@@ -114,17 +121,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
-
-
 @dataclass(frozen=True)
 class _Options:
     """What the command line asks for besides the paths and the patching plan."""
 
     model: str
+    heads: tuple[Head, ...]
     top_n: int
     output: str | None
     resume: bool
@@ -144,9 +146,12 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
     for path in args.paths:
         not_url(path)
-    model = zoo.model_info(args.model)
+    loaded = [load_head(path) for path in args.head]
+    model_name = args.model or (loaded[0].model if loaded else "MTT_musicnn")  # by default, the heads' model
+    model = zoo.model_info(model_name)
     plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
-    options = _Options(args.model, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
+    heads = heads_for(model.name, zoo.FEATURES[model.architecture], loaded)
+    options = _Options(model_name, heads, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
                        args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
     return options, plan
@@ -181,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = None
     try:
         tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
-                        runtime=options.runtime)
-        writer = open_writer(options.output, tagger.model_name, tagger.labels, options.top_n, options.resume,
+                        runtime=options.runtime, heads=options.heads)
+        writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume,
                              _feature_widths(tagger, options, plan)) if options.output else None
         with writer or contextlib.nullcontext():
             tag = _tag_on_ray if options.ray else _tag_files
@@ -243,7 +248,8 @@ def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, op
                     bar.write("".join(traceback.format_exception(result)).rstrip(), file=sys.stderr)
                 _report_file(bar, path, tagger.model_name, options, plan, error=one_line(result))
             else:
-                _report_file(bar, path, tagger.model_name, options, plan, tags=result.top(options.top_n))
+                _report_file(bar, path, tagger.model_name, options, plan,
+                             tags=result.top(options.top_n) + result.top_head_tags())
                 audio_seconds += len(result.taggram) * plan.step_seconds
             bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
             bar.update()
@@ -266,14 +272,17 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
     try:
         rows = on_ray.tag(todo, options.model, features=plan.features, top_n=options.top_n,
                           input_length=plan.input_length, input_overlap=plan.input_overlap,
-                          batch_size=options.batch_size, precision=options.precision, runtime=options.runtime)
+                          batch_size=options.batch_size, precision=options.precision, runtime=options.runtime,
+                          heads=tagger.heads)
         with _progress_bar(todo, options) as bar:
             for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for row in batch.to_pylist():
                     writer.write_row(row)
                     failed += row["status"] == "error"
+                    head_tags = [max((f"{head.name}:{tag}" for tag in head.tags), key=row.get)
+                                 for head in tagger.heads] if row["status"] == "ok" else []
                     _report_file(bar, row["path"], tagger.model_name, options, plan, error=row["error"],
-                                 tags=row["top_tags"])
+                                 tags=(row["top_tags"] or []) + head_tags)
                     bar.update()
     finally:
         if started_here:

@@ -25,6 +25,7 @@ import ray.data
 
 from .errors import MusicnnError
 from .files import audio_files
+from .heads import Head, HeadSource
 from .parquet import feature_widths, result_row, result_schema, rows_table
 from .plan import FeatureRequest, PatchPlan
 from .validators import positive_int, top_n as checked_top_n
@@ -35,8 +36,8 @@ PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, features: FeatureRequest = (),
         top_n: int = 3, input_length: float = 3, input_overlap: float | bool = False,
         files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None, num_cpus: float = 1,
-        num_gpus: float = 0, batch_size: int = 4, precision: str = "float32",
-        runtime: str = "auto") -> ray.data.Dataset:
+        num_gpus: float = 0, batch_size: int = 4, precision: str = "float32", runtime: str = "auto",
+        heads: HeadSource | Iterable[HeadSource] = ()) -> ray.data.Dataset:
     """A Dataset of result rows (see musicnn_lite.parquet), one per file of `source`.
 
     source: a path, folder or glob pattern, or a list of them (expanded here, as the command line
@@ -44,7 +45,9 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     a "path" column and, optionally, a "bytes" column holding each file's contents (what
     `ray.data.read_binary_files(..., include_paths=True)` makes, e.g. from object storage).
     model, features, top_n, input_length, input_overlap, batch_size (patches per network call),
-    precision, runtime: as for Tagger, Tagger.tag_many and the command line.
+    precision, runtime, heads: as for Tagger, Tagger.tag_many and the command line; each head's
+    tags get a column "HEAD:TAG" after the model's (the heads are loaded here and sent to the
+    actors, so head files need not be on the nodes).
     files_per_batch: files an actor tags per Ray task (what a retry repeats).
     concurrency: actors: a number, a (min, max) range to autoscale in, or None for 1 up to as
     many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor.
@@ -53,12 +56,12 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     """
     from .tagger import Tagger
 
-    tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime)
+    tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
     plan = tagger.plan(input_length, input_overlap, features)
-    columns = tagger.labels
-    tagging = {"model": model, "batch_size": batch_size, "precision": precision, "runtime": runtime, "plan": plan,
-               "columns": columns, "top_n": checked_top_n("top_n", top_n, len(columns)),
-               "schema": result_schema(columns, feature_widths(tagger, plan.features))}
+    tagging = {"model": model, "batch_size": batch_size, "precision": precision, "runtime": runtime,
+               "heads": tagger.heads, "plan": plan, "columns": tagger.tags,
+               "top_n": checked_top_n("top_n", top_n, len(tagger.labels)),
+               "schema": result_schema(tagger.tags, feature_widths(tagger, plan.features))}
     files_per_batch = positive_int("files_per_batch", files_per_batch, "4")
     return _paths_dataset(source, files_per_batch).map_batches(
         _TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch, batch_format="pyarrow",
@@ -68,11 +71,11 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
 class _TagBatches:
     """One actor's work: a Tagger built once when the actor starts, then batches of files -> result rows."""
 
-    def __init__(self, model: str, batch_size: int, precision: str, runtime: str, plan: PatchPlan,
-                 columns: list[str], top_n: int, schema: pa.Schema):
+    def __init__(self, model: str, batch_size: int, precision: str, runtime: str, heads: tuple[Head, ...],
+                 plan: PatchPlan, columns: list[str], top_n: int, schema: pa.Schema):
         from .tagger import Tagger
 
-        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime)
+        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
         self._plan, self._columns, self._top_n, self._schema = plan, columns, top_n, schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:

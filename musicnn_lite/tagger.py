@@ -11,6 +11,7 @@ from . import runtimes, zoo
 from .audio import AudioSource, stream_audio
 from .batch import run_songs
 from .errors import MusicnnError
+from .heads import HeadSource, heads_for
 from .plan import FeatureRequest, PatchPlan
 from .spectrum import patch_frames, patch_starts, stream_log_mel, stream_patches
 from .validators import positive_int, top_n
@@ -25,12 +26,15 @@ class TagResult:
     features: layer name -> array whose first axis is the patch.
     timestamps: (patches,) the start of each patch in the song, in seconds; when not
     given, those of back-to-back 3-s patches (the default input_length and input_overlap).
+    heads: head name -> its tags, for a Tagger with heads: their scores follow the model's
+    tags in the taggram, in columns named "HEAD:TAG"; a head's scores sum to 1 in each patch.
     """
 
     taggram: np.ndarray
     tags: list[str]
     features: dict[str, np.ndarray] = field(default_factory=dict)
     timestamps: np.ndarray | None = None
+    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.timestamps is None:
@@ -42,8 +46,15 @@ class TagResult:
         return self.taggram.mean(axis=0)
 
     def top(self, n: int = 3) -> list[str]:
-        """The n most likely tags (1 to the number of tags), most likely first (ties broken as musicnn does)."""
-        return [self.tags[i] for i in self.likelihoods.argsort()[-top_n("n", n, len(self.tags)):][::-1]]
+        """The n most likely of the model's tags (n from 1 to their number), most likely first (ties broken as
+        musicnn does). A head's tags are left out: see `top_head_tags`."""
+        likelihoods = self.likelihoods[:len(self.tags) - sum(map(len, self.heads.values()))]
+        return [self.tags[i] for i in likelihoods.argsort()[-top_n("n", n, len(likelihoods)):][::-1]]
+
+    def top_head_tags(self) -> list[str]:
+        """The likeliest tag of each head, as "HEAD:TAG", in the order of the heads."""
+        likelihoods = dict(zip(self.tags, self.likelihoods))
+        return [max((f"{name}:{tag}" for tag in tags), key=likelihoods.get) for name, tags in self.heads.items()]
 
 
 class Tagger:
@@ -59,10 +70,13 @@ class Tagger:
     runtime: "auto" (ONNX Runtime whenever it can serve the request, else Keras), "onnx"
     or "keras" (the reference; TensorFlow unless KERAS_BACKEND names another backend).
     The `runtime` attribute says which one runs.
+    heads: custom-tag heads (see `heads`), as Head objects or head file paths, trained on this
+    model: each result then holds their tags too, after the model's (`tags` lists them all).
+    The network runs once per patch whatever the number of heads.
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
-                 precision: str = "float32", runtime: str = "auto"):
+                 precision: str = "float32", runtime: str = "auto", heads: HeadSource | Iterable[HeadSource] = ()):
         positive_int("batch_size", batch_size, "32")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
@@ -73,6 +87,8 @@ class Tagger:
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
+        self.heads = heads_for(self.model_name, self.feature_names, heads)
+        self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
         self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size)
         self.runtime = self._runtime.name
 
@@ -132,14 +148,17 @@ class Tagger:
         def patches(source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:  # run on a decoding thread
             return stream_patches(stream_log_mel(stream_audio(source, sr)), plan.patch_frames, plan.step_frames)
 
+        names = tuple(dict.fromkeys(plan.features + tuple(head.feature for head in self.heads)))
         outputs = run_songs(((key, functools.partial(patches, source, sr)) for key, source, sr in songs),
-                            lambda batch: self._run_batch(batch, plan.features), self.batch_size, jobs)
+                            lambda batch: self._run_batch(batch, names), self.batch_size, jobs)
         for source, output in outputs:
             if isinstance(output, MusicnnError):
                 yield source, output
             else:
-                taggram = output.pop("taggram")
-                yield source, TagResult(taggram, list(self.labels), output, plan.timestamps(len(taggram)))
+                taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
+                                                               for head in self.heads)], axis=1)
+                yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
+                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads})
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches (patches, frames, 96)."""

@@ -4,6 +4,7 @@ Each returns the value in the type the code uses, or raises a MusicnnError namin
 argument, the bad value and what to pass instead.
 """
 
+import argparse
 import math
 import re
 
@@ -27,6 +28,13 @@ def whole_number(name: str, value, low: int, high: float = math.inf, hint: str =
 def positive_int(name: str, value, example: str) -> int:
     """A count such as batch_size or jobs: a whole number, at least 1."""
     return whole_number(name, value, 1, hint=f", e.g. {example}")
+
+
+def count_option(text: str) -> int:
+    """A command-line count (--jobs, --batch-size): argparse's type for a whole number, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def top_n(name: str, value, n_tags: int, low: int = 1) -> int:

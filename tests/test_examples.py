@@ -15,7 +15,7 @@ import pytest
 from conftest import CLIPS, golden
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = {"tag_song.py", "tag_folder_to_csv.py", "save_taggram.py", "similar_songs.py"}
+EXAMPLES = {"tag_song.py", "tag_folder_to_csv.py", "save_taggram.py", "similar_songs.py", "custom_tags.py"}
 README_FIGURE_OPTIONS = ["--overlap", "1", "--tags", "12", "--top", "3"]  # how docs/taggram.png was drawn
 
 
@@ -42,7 +42,8 @@ def runs(tmp_path_factory):
     jobs = {"tag_song": ["examples/tag_song.py"],
             "tag_folder_to_csv": ["examples/tag_folder_to_csv.py", str(music), "--out", "tags.csv"],
             "save_taggram": ["examples/save_taggram.py", *README_FIGURE_OPTIONS, "--out", "taggram.png"],
-            "similar_songs": ["examples/similar_songs.py"]}
+            "similar_songs": ["examples/similar_songs.py"],
+            "custom_tags": ["examples/custom_tags.py", "--out", "genre.npz"]}
     with ThreadPoolExecutor(max_workers=2) as pool:
         yield {name: pool.submit(run_script, *args, cwd=tmp_path_factory.mktemp(name)) for name, args in jobs.items()}
 
@@ -100,3 +101,14 @@ def test_similar_songs_ranks_the_electronic_song_before_the_blues_one(runs):
     assert [name for _, name in ranked] == [CLIPS["vibe_ace"].name, CLIPS["muddy"].name]
     similarities = [float(value) for value, _ in ranked]
     assert similarities == sorted(similarities, reverse=True) and all(-1 <= value <= 1 for value in similarities)
+
+
+def test_custom_tags_learns_genres_and_tags_the_unheard_parts_with_them(runs):
+    done, folder = runs["custom_tags"].result()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("cross-validated by song (3 folds, 9 songs): accuracy")
+    tagged = dict(line.split(": ", 1) for line in done.stdout.splitlines()[5:])
+    assert sorted(tagged) == ["blues.wav", "funk.wav", "techno.wav"]
+    for name, tags in tagged.items():
+        assert tags.startswith(f"genre:{name.removesuffix('.wav')} (model: ")
+    assert (folder / "genre.npz").is_file()

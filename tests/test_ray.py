@@ -13,6 +13,7 @@ import ray
 
 import musicnn_lite.ray as musicnn_ray
 from musicnn_lite import MusicnnError, Tagger, cli
+from musicnn_lite.heads import Head
 from musicnn_lite.labels import MTT_LABELS
 
 from conftest import cut_clips
@@ -95,22 +96,27 @@ def test_bad_options_and_datasets_are_refused_before_ray_runs(local_ray, music):
         musicnn_ray.tag(ray.data.from_items([{"file": "a.mp3"}]))
 
 
-def test_the_command_line_on_ray_writes_the_plain_command_lines_numbers_and_resumes(local_ray, music, tmp_path,
-                                                                                     capsys):
-    csv_file, parquet_file = tmp_path / "plain.csv", tmp_path / "ray.parquet"
-    assert cli.main([str(music["folder"]), "-o", str(csv_file), "--quiet"]) == 1
+def test_the_command_line_on_ray_writes_the_plain_command_lines_numbers_with_heads_and_resumes(
+        local_ray, music, tmp_path, capsys):
+    csv_file, parquet_file, head_file = tmp_path / "plain.csv", tmp_path / "ray.parquet", tmp_path / "mood.npz"
+    rng = np.random.default_rng(0)
+    Head("mood", ("calm", "wild"), "MTT_musicnn", "penultimate", rng.normal(size=(200, 2)), np.zeros(2)).save(head_file)
+    head = ["--head", str(head_file)]
+    assert cli.main([str(music["folder"]), "-o", str(csv_file), "--quiet", *head]) == 1
     plain = {row["path"]: row for row in csv.DictReader(csv_file.open(encoding="utf-8"))}
     first_two = sorted(music["results"])[:2]
-    assert cli.main([*first_two, "-o", str(parquet_file), "--ray"]) == 0
-    assert cli.main([str(music["folder"]), "-o", str(parquet_file), "--ray", "--resume"]) == 1
+    assert cli.main([*first_two, "-o", str(parquet_file), "--ray", *head]) == 0
+    assert cli.main([str(music["folder"]), "-o", str(parquet_file), "--ray", "--resume", *head]) == 1
     assert "2 of 4 files are already in" in capsys.readouterr().err
     rows = pq.read_table(parquet_file).to_pylist()
+    columns = [*MTT_LABELS, "mood:calm", "mood:wild"]
+    assert list(rows[0])[-2:] == columns[-2:]
     assert sorted(row["path"] for row in rows) == sorted(plain)
     for row in rows:
         wanted = plain[row["path"]]
         assert row["status"] == wanted["status"] and (row["error"] or "") == wanted["error"]
         if row["status"] == "ok":
             assert ";".join(row["top_tags"]) == wanted["top_tags"]
-            np.testing.assert_allclose([row[tag] for tag in MTT_LABELS], [float(wanted[tag]) for tag in MTT_LABELS],
+            np.testing.assert_allclose([row[tag] for tag in columns], [float(wanted[tag]) for tag in columns],
                                        rtol=0, atol=1e-4)
     assert not (tmp_path / "ray.parquet.parts").exists()
