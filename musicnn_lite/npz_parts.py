@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .durable import OutputLock, check_model, refuse_read_only, sibling
+from .durable import check_model, refuse_read_only
 from .errors import MusicnnError
 from .line_formats import column_indices, one_line
-from .part_files import PartFolder
+from .part_files import PackedAtClose, PartFolder
 
 if TYPE_CHECKING:
     from .tagger import TagResult
 
 
-class NpzWriter:
+class NpzWriter(PackedAtClose):
     """An .npz archive of every song's taggram and features, packed at the end from per-song parts.
 
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
@@ -36,14 +36,7 @@ class NpzWriter:
 
     def __init__(self, path: Path, model: str, columns: list[str], resume: bool):
         self.path, self.model, self.columns = path, model, columns
-        self.kept_in = sibling(path, ".parts")
-        self.done: dict[str, str] = {}
-        self._lock = OutputLock(path)
-        try:
-            self._open(resume)
-        except BaseException:
-            self._lock.release()
-            raise
+        self._start(resume)
 
     def write(self, name: str, result: TagResult | MusicnnError) -> None:
         """Add the record of song `name`: its TagResult, or the MusicnnError that stopped it."""
@@ -55,22 +48,6 @@ class NpzWriter:
                           timestamps=result.timestamps,
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
-
-    def close(self) -> None:
-        """Pack the parts into the .npz file (written whole, then renamed into place); remove the parts."""
-        try:
-            self._staged.pack(self._pack)
-        finally:
-            self._lock.release()
-
-    def __enter__(self) -> NpzWriter:
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is None:
-            self.close()
-        else:  # a run stopped by an exception keeps its parts for --resume instead of packing them
-            self._lock.release()
 
     def _open(self, resume: bool) -> None:
         refuse_read_only(self.path)

@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .durable import OutputLock, check_model, refuse_read_only, sibling
+from .durable import check_model, refuse_read_only
 from .errors import MusicnnError
 from .line_formats import likelihoods, one_line, song_features
-from .part_files import PartFolder
+from .part_files import PackedAtClose, PartFolder
 from .spectrum import N_MELS, patch_frames
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def stored_path(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-class ParquetWriter:
+class ParquetWriter(PackedAtClose):
     """A Parquet result file of one row per song, staged as part files while a run goes, packed at the end.
 
     A Parquet file is readable only once its footer, written last, is there, so a file being
@@ -104,16 +104,9 @@ class ParquetWriter:
         self.path, self.model, self.columns, self.top_n = path, model, columns, top_n
         self.schema = result_schema(columns, feature_widths)
         self.rows_per_part, self.seconds_per_part = rows_per_part, seconds_per_part
-        self.kept_in = sibling(path, ".parts")
-        self.done: dict[str, str] = {}
         self._rows: list[dict] = []
         self._last_part = time.monotonic()
-        self._lock = OutputLock(path)
-        try:
-            self._open(resume)
-        except BaseException:
-            self._lock.release()
-            raise
+        self._start(resume)
 
     def write(self, name: str, result: TagResult | MusicnnError) -> None:
         """Add the row of song `name`: its TagResult, or the MusicnnError that stopped it."""
@@ -124,27 +117,7 @@ class ParquetWriter:
         self._rows.append(row)
         self.done[_given_path(row["path"])] = row["status"]
         if len(self._rows) >= self.rows_per_part or time.monotonic() - self._last_part >= self.seconds_per_part:
-            self._write_part()
-
-    def close(self) -> None:
-        """Write the rows held, pack everything into the Parquet file (through a rename), remove the parts."""
-        try:
-            self._write_part()
-            self._staged.pack(self._pack)
-        finally:
-            self._lock.release()
-
-    def __enter__(self) -> ParquetWriter:
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is None:
-            self.close()
-            return
-        try:  # a run stopped by an exception keeps its rows in parts for --resume instead of packing them
-            self._write_part()
-        finally:
-            self._lock.release()
+            self._flush()
 
     @property
     def _stored(self) -> list[Path]:
@@ -158,7 +131,7 @@ class ParquetWriter:
         for stored in self._stored:
             self._take_up(stored)
 
-    def _write_part(self) -> None:
+    def _flush(self) -> None:
         self._last_part = time.monotonic()
         if self._rows:
             table = rows_table(self._rows, self.schema)

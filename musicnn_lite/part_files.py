@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .durable import fsync_path, sibling, write_failure
+from .durable import OutputLock, fsync_path, sibling, write_failure
 
 
 class PartFolder:
@@ -64,3 +64,50 @@ class PartFolder:
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise write_failure(self.output, error) from None
+
+
+class PackedAtClose:
+    """The life of a writer whose result file is packed from its parts at the end.
+
+    A writer of result file `path` calls `_start` last in its __init__; its `_open(resume)` sets
+    `_staged` (its PartFolder) and lists the songs already written in `done`; it packs with
+    `_pack(temporary path)`, and `_flush()` writes what it holds in memory as a part, if anything.
+    `kept_in` is the parts folder. A run stopped by an exception keeps its parts for --resume
+    instead of packing them.
+    """
+
+    path: Path
+
+    def _start(self, resume: bool) -> None:
+        """Take the lock on the result file, then open it; the lock is released if opening fails."""
+        self.kept_in = sibling(self.path, ".parts")
+        self.done: dict[str, str] = {}
+        self._lock = OutputLock(self.path)
+        try:
+            self._open(resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def close(self) -> None:
+        """Pack the parts into the result file (written whole, then renamed into place); remove the parts."""
+        try:
+            self._flush()
+            self._staged.pack(self._pack)
+        finally:
+            self._lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+            return
+        try:
+            self._flush()
+        finally:
+            self._lock.release()
+
+    def _flush(self) -> None:
+        """Write what is held in memory as a part: nothing, unless the writer holds records."""
