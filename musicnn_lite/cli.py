@@ -1,10 +1,9 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
 A thin layer over Tagger.tag_many (or musicnn_lite.ray with --ray), files.audio_files and the
-writers in outputs. Neither
-`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
-user can fix print one line on stderr, no traceback; a file that fails is reported and the
-others are tagged.
+writers in outputs. Neither `--help`, `--list-models` nor tagging on the default runtime
+imports TensorFlow. Errors a user can fix print one line on stderr, no traceback; a file that
+fails is reported and the others are tagged.
 """
 
 from __future__ import annotations
@@ -262,10 +261,12 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
     todo, failed = _files_to_tag(paths, writer, options)
     if not todo:
         return EXIT_FILES_FAILED if failed else EXIT_OK
-    import ray
+    try:
+        import ray
 
-    from . import ray as on_ray
-
+        from . import ray as on_ray
+    except ImportError:
+        raise MusicnnError("--ray needs Ray: pip install 'musicnn_lite[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         _start_ray(options.ray_address)
