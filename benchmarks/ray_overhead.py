@@ -55,13 +55,13 @@ def main() -> None:
         load_after = os.getloadavg()[0]
     wall = {name: statistics.median(runs) for name, runs in times.items()}
     plain, on_ray, ray_alone = wall.values()
-    print(f"{len(CLIPS) * args.copies} files, {audio_seconds / 60:.1f} min of audio, {os.cpu_count()} logical cores, "
+    print(f"{len(CLIPS) * args.copies} files, {audio_seconds / 60:.1f} min of audio, {cpus} logical cores, "
           f"median of {args.rounds} rounds, load average {load_before:.1f} at start, {load_after:.1f} at end\n")
     print("| run | wall s | audio s / wall s | per core |")
     print("| --- | ---: | ---: | ---: |")
     for name in list(tools)[:2]:
         rate = audio_seconds / wall[name]
-        print(f"| {name} | {wall[name]:.1f} | {rate:.1f} | {rate / os.cpu_count():.1f} |")
+        print(f"| {name} | {wall[name]:.1f} | {rate:.1f} | {rate / cpus:.1f} |")
     print(f"| {list(tools)[2]} | {ray_alone:.1f} | | |")
     print(f"\nRay's overhead on one machine: {100 * (on_ray / plain - 1):+.0f} % of the plain command line's "
           f"wall time; {100 * ((on_ray - ray_alone) / plain - 1):+.0f} % without Ray's own start and shutdown.")
