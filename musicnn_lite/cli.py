@@ -1,9 +1,9 @@
 """Command line: python -m musicnn_lite PATH... [--model M] [--topN N] [--output FILE] [--resume] ...
 
-A thin layer over Tagger.tag_many, files.audio_files and the writers in outputs. Neither
-`--help`, `--list-models` nor tagging on the default runtime imports TensorFlow. Errors a
-user can fix print one line on stderr, no traceback; a file that fails is reported and the
-others are tagged.
+A thin layer over Tagger.tag_many (or musicnn_lite.ray with --ray), files.audio_files and the
+writers in outputs. Neither `--help`, `--list-models` nor tagging on the default runtime
+imports TensorFlow. Errors a user can fix print one line on stderr, no traceback; a file that
+fails is reported and the others are tagged.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .errors import MusicnnError
 from .files import audio_files
 from .heads import Head, heads_for
 from .heads import load as load_head
+from .line_formats import one_line
 from .outputs import FORMATS, ResultWriter, open_writer, output_paths
 from .plan import PatchPlan
 from .printouts import musicnn_tags_line, top_tags_text
@@ -31,6 +32,7 @@ from .runtimes import RUNTIMES
 from .validators import count_option, not_url, top_n
 
 if TYPE_CHECKING:
+    from .parquet import ParquetWriter
     from .tagger import Tagger
 
 # Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
@@ -43,7 +45,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="musicnn-lite" if console_script else "python -m musicnn_lite",
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
-                    "or writes every file's results to a .csv, .jsonl or .npz file.",
+                    "or writes every file's results to a .csv, .jsonl, .npz or .parquet file.",
         epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
                f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
                f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
@@ -75,9 +77,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many = parser.add_argument_group("many files")
     many.add_argument("-o", "--output", metavar="FILE",
                       help="write one record per file to FILE, by its extension: .csv (tag likelihoods), "
-                           ".jsonl (likelihoods and song-level features) or .npz (taggrams and features)")
+                           ".jsonl or .parquet (likelihoods and song-level features) or .npz (taggrams and "
+                           "features)")
     many.add_argument("--features", nargs="+", metavar="NAME", default=[],
-                      help="layers to store in a .jsonl or .npz output, e.g. max_pool penultimate "
+                      help="layers to store in a .jsonl, .npz or .parquet output, e.g. max_pool penultimate "
                            "(give it after the paths)")
     many.add_argument("--resume", action="store_true",
                       help="keep the records already in --output and tag only the files missing there")
@@ -95,16 +98,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                            "whenever it can (default: auto)")
     many.add_argument("-q", "--quiet", action="store_true",
                       help="no progress bar (there is none either when stderr is not a terminal)")
+    scale = parser.add_argument_group("Ray (pip install 'musicnn_lite[ray]')")
+    scale.add_argument("--ray", action="store_true",
+                       help="tag on Ray: on the cluster RAY_ADDRESS names if it is set, otherwise on a Ray "
+                            "started on this machine for the run; needs an --output FILE ending in .parquet")
+    scale.add_argument("--ray-address", metavar="ADDR",
+                       help="tag on the Ray cluster whose head is at ADDR (host:port); implies --ray")
     args = parser.parse_args(argv)
     if not args.paths and not args.list_models:
         parser.error("give at least one audio file, folder or pattern (or --list-models)")
     suffix = os.path.splitext(args.output or "")[1].lower()
     if args.output and suffix not in FORMATS:
-        parser.error(f"--output {args.output}: name the file .csv, .jsonl or .npz to choose its format")
+        parser.error(f"--output {args.output}: name the file .csv, .jsonl, .npz or .parquet to choose its format")
     if args.resume and not args.output:
         parser.error("--resume needs the --output FILE to resume")
-    if args.features and suffix not in (".jsonl", ".npz"):
-        parser.error("--features needs an --output FILE ending in .jsonl or .npz")
+    if args.features and suffix not in (".jsonl", ".npz", ".parquet"):
+        parser.error("--features needs an --output FILE ending in .jsonl, .npz or .parquet")
+    args.ray = args.ray or bool(args.ray_address)
+    if args.ray and suffix != ".parquet":
+        parser.error("--ray writes Parquet: give an --output FILE ending in .parquet")
     return args
 
 
@@ -125,6 +137,8 @@ class _Options:
     runtime: str
     quiet: bool
     debug: bool
+    ray: bool
+    ray_address: str | None
 
 
 def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
@@ -138,7 +152,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     heads = heads_for(model.name, zoo.FEATURES[model.architecture], loaded)
     options = _Options(model_name, heads, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
-                       args.precision, args.runtime, args.quiet, args.debug)
+                       args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
     return options, plan
 
 
@@ -172,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
                         runtime=options.runtime, heads=options.heads)
-        writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume) \
-            if options.output else None
+        writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume,
+                             _feature_widths(tagger, options, plan)) if options.output else None
         with writer or contextlib.nullcontext():
-            return _tag_files(tagger, paths, writer, options, plan)
+            tag = _tag_on_ray if options.ray else _tag_files
+            return tag(tagger, paths, writer, options, plan)
     except OutputError as error:
         go_on = f"; the files done are kept: once that is mended, go on with {_resume_command(argv)}" \
             if writer else ""
@@ -208,37 +223,113 @@ def _report(error: MusicnnError, debug: bool) -> int:
     return EXIT_FILES_FAILED
 
 
+def _feature_widths(tagger: Tagger, options: _Options, plan: PatchPlan) -> dict[str, int] | None:
+    """The channels of each --features layer, which a Parquet output needs before its first row."""
+    if not options.output.lower().endswith(".parquet"):
+        return None
+    from .parquet import feature_widths
+
+    return feature_widths(tagger, plan.features)
+
+
 def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, options: _Options,
                plan: PatchPlan) -> int:
     """Tag `paths`, skipping those `writer` already holds; report each; 1 if any file failed, else 0."""
-    from tqdm import tqdm
-
-    done = writer.done if writer else {}
-    todo = [path for path in paths if path not in done]
-    failed = sum(done.get(path) == "error" for path in paths)
-    if len(todo) < len(paths) and not options.quiet:
-        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {options.output}; "
-              f"tagging the other {len(todo)}", file=sys.stderr)
+    todo, failed = _files_to_tag(paths, writer, options)
     audio_seconds, start = 0.0, time.monotonic()
-    with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if options.quiet else None) as bar:
+    with _progress_bar(todo, options) as bar:
         for path, result in tagger.tag_many(todo, jobs=options.jobs, plan=plan):
             if writer:
                 writer.write(path, result)
             if isinstance(result, MusicnnError):
                 failed += 1
-                message = " ".join(str(result).split())  # one line, whatever the error says
                 if options.debug:
                     bar.write("".join(traceback.format_exception(result)).rstrip(), file=sys.stderr)
-                bar.write(f"error: {message if path in message else f'{path}: {message}'}", file=sys.stderr)
+                _report_file(bar, path, tagger.model_name, options, plan, error=one_line(result))
             else:
-                tags = result.top(options.top_n) + result.top_head_tags()
-                if options.print_tags:
-                    bar.write(top_tags_text(path, tags), file=sys.stdout)
-                if options.save:
-                    with open(options.save, "a", encoding="utf-8") as file:
-                        print(musicnn_tags_line(path, tagger.model_name, plan.input_length, plan.input_overlap,
-                                                tags), file=file)
+                _report_file(bar, path, tagger.model_name, options, plan,
+                             tags=result.top(options.top_n) + result.top_head_tags())
                 audio_seconds += len(result.taggram) * plan.step_seconds
             bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
             bar.update()
     return EXIT_FILES_FAILED if failed else EXIT_OK
+
+
+def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options: _Options,
+                plan: PatchPlan) -> int:
+    """`_tag_files` on Ray (see musicnn_lite.ray): the actors' rows come back here, into `writer`."""
+    todo, failed = _files_to_tag(paths, writer, options)
+    if not todo:
+        return EXIT_FILES_FAILED if failed else EXIT_OK
+    try:
+        import ray
+
+        from . import ray as on_ray
+    except ImportError:
+        raise MusicnnError("--ray needs Ray: pip install 'musicnn_lite[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        _start_ray(options.ray_address)
+    try:
+        rows = on_ray.tag(todo, options.model, features=plan.features, top_n=options.top_n,
+                          input_length=plan.input_length, input_overlap=plan.input_overlap,
+                          batch_size=options.batch_size, precision=options.precision, runtime=options.runtime,
+                          heads=tagger.heads)
+        with _progress_bar(todo, options) as bar:
+            for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for row in batch.to_pylist():
+                    writer.write_row(row)
+                    failed += row["status"] == "error"
+                    head_tags = [max((f"{head.name}:{tag}" for tag in head.tags), key=row.get)
+                                 for head in tagger.heads] if row["status"] == "ok" else []
+                    _report_file(bar, row["path"], tagger.model_name, options, plan, error=row["error"],
+                                 tags=(row["top_tags"] or []) + head_tags)
+                    bar.update()
+    finally:
+        if started_here:
+            ray.shutdown()
+    return EXIT_FILES_FAILED if failed else EXIT_OK
+
+
+def _start_ray(address: str | None) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), or start Ray on this machine; Ray's chatter hidden."""
+    import logging
+
+    import ray
+
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(include_dashboard=False, **quiet)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def _files_to_tag(paths: list[str], writer: ResultWriter | None, options: _Options) -> tuple[list[str], int]:
+    """The paths `writer` does not hold yet, and how many of `paths` it holds as failed; says so on resume."""
+    done = writer.done if writer else {}
+    todo = [path for path in paths if path not in done]
+    if len(todo) < len(paths) and not options.quiet:
+        print(f"{len(paths) - len(todo)} of {len(paths)} files are already in {options.output}; "
+              f"tagging the other {len(todo)}", file=sys.stderr)
+    return todo, sum(done.get(path) == "error" for path in paths)
+
+
+def _progress_bar(todo: list[str], options: _Options):
+    from tqdm import tqdm
+
+    return tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if options.quiet else None)
+
+
+def _report_file(bar, path: str, model: str, options: _Options, plan: PatchPlan, error: str | None = None,
+                 tags: list[str] | None = None) -> None:
+    """Say how file `path` went: its one-line error on stderr, or its `tags` printed and saved as asked."""
+    if error is not None:
+        bar.write(f"error: {error if path in error else f'{path}: {error}'}", file=sys.stderr)
+        return
+    if options.print_tags:
+        bar.write(top_tags_text(path, tags), file=sys.stdout)
+    if options.save:
+        with open(options.save, "a", encoding="utf-8") as file:
+            print(musicnn_tags_line(path, model, plan.input_length, plan.input_overlap, tags), file=file)

@@ -110,8 +110,7 @@ class JsonlCodec:
                       "likelihoods": dict(zip(self.columns, _floats(likelihoods(result, self.columns)))),
                       "timestamps": _floats(result.timestamps)}
             if result.features:
-                record["features"] = {feature: _floats(values.reshape(-1, values.shape[-1]).mean(axis=0))
-                                      for feature, values in result.features.items()}
+                record["features"] = {feature: _floats(values) for feature, values in song_features(result).items()}
         return json.dumps(record, ensure_ascii=False) + "\n"
 
     def decode(self, data: bytes) -> Iterator[tuple[int, Song | None]]:
@@ -129,6 +128,12 @@ class JsonlCodec:
 def likelihoods(result: TagResult, columns: list[str]) -> np.ndarray:
     """The song-level likelihood of each of `columns`, float32, (columns,)."""
     return result.likelihoods.astype(np.float32)[column_indices(result, columns)]
+
+
+def song_features(result: TagResult) -> dict[str, np.ndarray]:
+    """Each feature's song-level value: the mean over patches and every other axis but the last, (channels,)."""
+    return {name: values.reshape(-1, values.shape[-1]).mean(axis=0).astype(np.float32)
+            for name, values in result.features.items()}
 
 
 def column_indices(result: TagResult, columns: list[str]) -> list[int]:

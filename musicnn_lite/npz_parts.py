@@ -1,31 +1,30 @@
 """The .npz result file: every song's taggram and features, staged as one part file per song, packed at the end.
 
 An .npz is a zip archive, which cannot be appended to safely. So each song's record goes to a
-folder beside it (OUT.npz.parts/, one small .npz per song, written under a temporary name,
-made durable and renamed into place), and `close()` packs the parts into OUT.npz, again
-through a temporary file and a rename, then removes the folder. A run stopped by an exception
+folder beside it (OUT.npz.parts/, one small .npz per song: see part_files), and `close()`
+packs the parts into OUT.npz, again through a temporary file and a rename, then removes the
+folder. A run stopped by an exception
 keeps its parts; a resumed run takes them up, or adds to a finished OUT.npz.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .durable import OutputLock, check_model, fsync_path, refuse_read_only, sibling, write_failure
+from .durable import check_model, refuse_read_only
 from .errors import MusicnnError
 from .line_formats import column_indices, one_line
+from .part_files import PackedAtClose, PartFolder
 
 if TYPE_CHECKING:
     from .tagger import TagResult
 
 
-class NpzWriter:
+class NpzWriter(PackedAtClose):
     """An .npz archive of every song's taggram and features, packed at the end from per-song parts.
 
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
@@ -37,14 +36,7 @@ class NpzWriter:
 
     def __init__(self, path: Path, model: str, columns: list[str], resume: bool):
         self.path, self.model, self.columns = path, model, columns
-        self.kept_in = sibling(path, ".parts")
-        self.done: dict[str, str] = {}
-        self._lock = OutputLock(path)
-        try:
-            self._open(resume)
-        except BaseException:
-            self._lock.release()
-            raise
+        self._start(resume)
 
     def write(self, name: str, result: TagResult | MusicnnError) -> None:
         """Add the record of song `name`: its TagResult, or the MusicnnError that stopped it."""
@@ -57,70 +49,26 @@ class NpzWriter:
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
 
-    def close(self) -> None:
-        """Pack the parts into the .npz file (written whole, then renamed into place); remove the parts."""
-        temporary = sibling(self.path, ".tmp")
-        try:
-            self._pack(temporary)
-            fsync_path(temporary)
-            os.replace(temporary, self.path)
-            shutil.rmtree(self.kept_in)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise write_failure(self.path, error) from None
-        finally:
-            self._lock.release()
-
-    def __enter__(self) -> NpzWriter:
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is None:
-            self.close()
-        else:  # a run stopped by an exception keeps its parts for --resume instead of packing them
-            self._lock.release()
-
     def _open(self, resume: bool) -> None:
         refuse_read_only(self.path)
         finished = self._open_finished_file() if resume and self.path.exists() else None
-        if not resume:
-            shutil.rmtree(self.kept_in, ignore_errors=True)
-        try:
-            self.kept_in.mkdir(exist_ok=True)
-        except OSError as error:
-            raise write_failure(self.kept_in, error) from None
-        for leftover in self.kept_in.glob("*.tmp"):
-            leftover.unlink()
-        self._parts = sorted(self.kept_in.glob("*.npz"))  # named by their write order
-        for part in self._parts:
+        self._staged = PartFolder(self.path, ".npz", resume)
+        for part in self._staged.parts:
             with np.load(part) as arrays:
                 check_model(self.path, str(arrays["model"]), self.model)
                 self.done[str(arrays["path"])] = str(arrays["status"])
-        self._next = int(self._parts[-1].stem) + 1 if self._parts else 0
         if finished is not None:
             with finished:
                 self._import_songs(finished)
 
     def _write_part(self, arrays: dict) -> None:
-        part = self.kept_in / f"{self._next:08d}.npz"
-        temporary = part.with_suffix(".tmp")
-        try:
-            with open(temporary, "wb") as file:
-                np.savez(file, **arrays)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, part)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise write_failure(self.kept_in, error) from None
-        self._parts.append(part)
-        self._next += 1
+        self._staged.add(lambda file: np.savez(file, **arrays))
         self.done[arrays["path"]] = arrays["status"]
 
     def _pack(self, temporary: Path) -> None:
         listing = {"paths": [], "status": [], "errors": []}
         with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
-            for index, part in enumerate(self._parts):
+            for index, part in enumerate(self._staged.parts):
                 with np.load(part) as arrays:
                     for key, field in (("paths", "path"), ("status", "status"), ("errors", "error")):
                         listing[key].append(str(arrays[field]))

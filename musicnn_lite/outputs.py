@@ -1,6 +1,6 @@
-"""Where tagging results go: a result file chosen by its extension, .csv, .jsonl or .npz.
+"""Where tagging results go: a result file chosen by its extension, .csv, .jsonl, .npz or .parquet.
 
-Each format survives a crash and resumes (see appender and npz_parts); one run at a time
+Each format survives a crash and resumes (see appender, npz_parts and parquet); one run at a time
 writes a result file (see durable). The records' format is a codec's (line_formats).
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .errors import MusicnnError
     from .tagger import TagResult
 
-FORMATS = (".csv", ".jsonl", ".npz")
+FORMATS = (".csv", ".jsonl", ".npz", ".parquet")
 
 
 class ResultWriter(Protocol):
@@ -39,22 +39,26 @@ class ResultWriter(Protocol):
 
 
 def open_writer(path: str | os.PathLike, model: str, columns: list[str], top_n: int = 3,
-                resume: bool = False) -> ResultWriter:
+                resume: bool = False, feature_widths: dict[str, int] | None = None) -> ResultWriter:
     """A writer for the result file `path`, its format chosen by the extension (see FORMATS).
 
     model: the model's name, written in every record. columns: the tags to write, in order,
-    each a name in the results' `tags`. top_n: how many top tags a CSV or JSONL record lists.
-    resume: keep the records already in the file (listed in `.done`) and add to them;
-    otherwise the file is started afresh. Raises OutputError if the file cannot be written
-    or another run is writing it.
+    each a name in the results' `tags`. top_n: how many top tags a CSV, JSONL or Parquet record
+    lists. resume: keep the records already in the file (listed in `.done`) and add to them;
+    otherwise the file is started afresh. feature_widths: the channels of each feature the
+    records hold, which a Parquet file's columns need before its first record (see
+    parquet.feature_widths). Raises OutputError if the file cannot be written or another run
+    is writing it.
     """
     path, columns = Path(path), list(columns)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return NpzWriter(path, model, columns, resume)
+    if suffix == ".parquet":
+        return _parquet_writer(path, model, columns, top_n, resume, feature_widths or {})
     codec = {".csv": CsvCodec, ".jsonl": JsonlCodec}.get(suffix)
     if codec is None:
-        raise OutputError(f"cannot write results to {path}: name it .csv, .jsonl or .npz")
+        raise OutputError(f"cannot write results to {path}: name it .csv, .jsonl, .npz or .parquet")
     return DurableAppender(path, codec(model, columns, top_n), model, resume)
 
 
@@ -62,3 +66,12 @@ def output_paths(path: str | os.PathLike) -> list[Path]:
     """The result file `path` and what is written beside it while a run goes: no input may be among them."""
     path = Path(path)
     return [path, sibling(path, ".lock"), sibling(path, ".tmp"), sibling(path, ".parts")]
+
+
+def _parquet_writer(path: Path, model: str, columns: list[str], top_n: int, resume: bool,
+                    feature_widths: dict[str, int]) -> ResultWriter:
+    try:
+        from .parquet import ParquetWriter
+    except ImportError:
+        raise OutputError(f"writing {path} needs pyarrow: pip install 'musicnn_lite[parquet]'") from None
+    return ParquetWriter(path, model, columns, top_n, resume, feature_widths)

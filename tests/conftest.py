@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 DATA = Path(__file__).parent / "data"
 AUDIO = DATA / "audio"
@@ -29,7 +30,6 @@ def clips() -> dict[str, Path]:
 @pytest.fixture
 def write_wav(tmp_path):
     """Write a float waveform (samples,) or (samples, channels) to a wav file, return its path."""
-    import soundfile
 
     def write(waveform: np.ndarray, sr: int = 16000, name: str = "clip.wav") -> Path:
         path = tmp_path / name
@@ -47,3 +47,16 @@ def run_cli(*args: str, cwd: Path | None = None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, "-m", "musicnn_lite", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
+
+
+def cut_clips(folder: Path, seconds: float = 4, copies: int = 1) -> list[Path]:
+    """The first `seconds` of each test clip (at its own rate and channels), `copies` times, as wav files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, clip in CLIPS.items():
+        with soundfile.SoundFile(clip) as audio:
+            samples = audio.read(int(seconds * audio.samplerate), dtype="float32")
+            for copy in range(copies):
+                paths.append(folder / f"{name}-{copy}.wav")
+                soundfile.write(paths[-1], samples, audio.samplerate)
+    return paths

@@ -1,5 +1,7 @@
 """Many songs: streaming decode, cross-song batches, results in order, failures in place."""
 
+import threading
+
 import librosa
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import soundfile
 from conftest import CLIPS
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.audio import stream_audio
+from musicnn_lite.batch import run_songs
 from musicnn_lite.spectrum import log_mel, stream_log_mel, stream_patches, to_patches
 
 
@@ -68,6 +71,24 @@ def test_stopping_early_releases_the_workers(tagger):
     first_source, first = next(songs)
     songs.close()
     assert first.taggram.shape == (9, 50)
+
+
+def test_decoding_goes_on_while_the_network_runs():
+    third_song_decoded = threading.Event()
+
+    def source(number):
+        def patches():
+            if number == 2:
+                third_song_decoded.set()
+            yield np.full((1, 187, 96), number, np.float32)
+        return patches
+
+    def network(batch):  # holds the first batch until a later song has been decoded meanwhile
+        assert third_song_decoded.wait(timeout=10), "no song was decoded while the network ran"
+        return {"taggram": batch[:, 0, :1]}
+
+    results = list(run_songs([(number, source(number)) for number in range(3)], network, batch_size=1, jobs=2))
+    assert [(key, output["taggram"].item()) for key, output in results] == [(0, 0.0), (1, 1.0), (2, 2.0)]
 
 
 def test_bad_jobs_value_is_refused(tagger):
