@@ -22,7 +22,7 @@ from . import zoo
 from .durable import OutputError
 from .errors import MusicnnError
 from .files import audio_files
-from .heads import Head, heads_for
+from .heads import Head, heads_for, likeliest_tags
 from .heads import load as load_head
 from .line_formats import one_line
 from .outputs import FORMATS, ResultWriter, open_writer, output_paths
@@ -280,8 +280,8 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
                 for row in batch.to_pylist():
                     writer.write_row(row)
                     failed += row["status"] == "error"
-                    head_tags = [max((f"{head.name}:{tag}" for tag in head.tags), key=row.get)
-                                 for head in tagger.heads] if row["status"] == "ok" else []
+                    head_tags = likeliest_tags({head.name: head.tags for head in tagger.heads}, row.get) \
+                        if row["status"] == "ok" else []
                     _report_file(bar, row["path"], tagger.model_name, options, plan, error=row["error"],
                                  tags=(row["top_tags"] or []) + head_tags)
                     bar.update()

@@ -25,7 +25,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -139,6 +139,12 @@ def heads_for(model: str, features: tuple[str, ...], heads: HeadSource | Iterabl
         raise MusicnnError(f"two heads are named {max(names, key=names.count)!r}, so their tags would share "
                            "columns; rename one of the head files")
     return heads
+
+
+def likeliest_tags(heads: Mapping[str, Iterable[str]], likelihood: Callable[[str], float]) -> list[str]:
+    """The likeliest tag of each head (name -> its tags), as "HEAD:TAG", given the song-level
+    likelihood of each "HEAD:TAG" column."""
+    return [max((f"{name}:{tag}" for tag in tags), key=likelihood) for name, tags in heads.items()]
 
 
 def patch_embeddings(feature: np.ndarray) -> np.ndarray:

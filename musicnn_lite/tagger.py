@@ -11,7 +11,7 @@ from . import runtimes, zoo
 from .audio import AudioSource, stream_audio
 from .batch import run_songs
 from .errors import MusicnnError
-from .heads import HeadSource, heads_for
+from .heads import HeadSource, heads_for, likeliest_tags
 from .plan import FeatureRequest, PatchPlan
 from .spectrum import patch_frames, patch_starts, stream_log_mel, stream_patches
 from .validators import positive_int, top_n
@@ -53,8 +53,7 @@ class TagResult:
 
     def top_head_tags(self) -> list[str]:
         """The likeliest tag of each head, as "HEAD:TAG", in the order of the heads."""
-        likelihoods = dict(zip(self.tags, self.likelihoods))
-        return [max((f"{name}:{tag}" for tag in tags), key=likelihoods.get) for name, tags in self.heads.items()]
+        return likeliest_tags(self.heads, dict(zip(self.tags, self.likelihoods)).get)
 
 
 class Tagger:
