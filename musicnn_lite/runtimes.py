@@ -52,9 +52,13 @@ def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precis
     if precision != "float32":
         raise MusicnnError(f"precision={precision!r} runs on the Keras runtime only; use runtime='keras' or 'auto'")
     graph = weights_file.with_suffix(".onnx")
-    problem = _graph_problem(graph, weights_file)
-    if problem is None:
-        return OnnxRuntime(graph)
+    if not graph.is_file():
+        problem = f"{weights_file} has no ONNX graph beside it ({graph.name})"
+    else:
+        onnx = OnnxRuntime(graph)
+        if onnx.weights_digest == weights_digest(weights_file):
+            return onnx
+        problem = f"{graph} was not exported from {weights_file} (weights digest differs)"
     if runtime == "auto":
         return KerasRuntime(weights, weights_file, precision, batch_size)
     raise MusicnnError(f"{problem}; write it with `python -m musicnn_lite.convert --onnx {weights_file}`, "
@@ -64,29 +68,6 @@ def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precis
 def weights_digest(weights_file: Path) -> str:
     """sha256 of a weights file, as recorded in the ONNX graphs exported from it."""
     return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
-
-
-def _graph_problem(graph: Path, weights_file: Path) -> str | None:
-    """Why the ONNX graph cannot stand in for the weights file, or None if it can."""
-    if not graph.is_file():
-        return f"{weights_file} has no ONNX graph beside it ({graph.name})"
-    recorded = _graph_metadata(graph).get(WEIGHTS_DIGEST_KEY)
-    if recorded != weights_digest(weights_file):
-        return f"{graph} was not exported from {weights_file} (weights digest differs)"
-    return None
-
-
-def _graph_metadata(graph: Path) -> dict[str, str]:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
-        raise MusicnnError(f"{graph} is not a valid ONNX graph ({error}); re-export it with "
-                           f"`python -m musicnn_lite.convert --onnx {graph.with_suffix('.npz')}`") from error
-    return session.get_modelmeta().custom_metadata_map
 
 
 class OnnxRuntime:
@@ -105,7 +86,16 @@ class OnnxRuntime:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the CPU provider's informational lines are noise here
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
+            raise MusicnnError(f"{graph} is not a valid ONNX graph ({error}); re-export it with "
+                               f"`python -m musicnn_lite.convert --onnx {graph.with_suffix('.npz')}`") from error
+
+    @property
+    def weights_digest(self) -> str | None:
+        """The sha256 of the weights file the graph was exported from, as its metadata records it."""
+        return self._session.get_modelmeta().custom_metadata_map.get(WEIGHTS_DIGEST_KEY)
 
     def run(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         wanted = ("taggram", *names)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import CLIPS, MODELS
 from musicnn_lite import MusicnnError, Tagger
-from musicnn_lite.runtimes import WEIGHTS_DIGEST_KEY, _graph_metadata, weights_digest
+from musicnn_lite.runtimes import OnnxRuntime, weights_digest
 from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights
 
 REPO = Path(__file__).parents[1]
@@ -87,7 +87,7 @@ def test_committed_graphs_are_up_to_date(model):
     """Each graph records the digest of its weights file, and computes what the Keras model of
     networks.py computes today (re-export with `python -m musicnn_lite.convert --onnx weights/*.npz`)."""
     weights = WEIGHTS_DIR / f"{model}.npz"
-    assert _graph_metadata(weights.with_suffix(".onnx")).get(WEIGHTS_DIGEST_KEY) == weights_digest(weights)
+    assert OnnxRuntime(weights.with_suffix(".onnx")).weights_digest == weights_digest(weights)
     patches = np.random.default_rng(1).uniform(0, 3, (2, 187, 96)).astype(np.float32)
     names = FEATURES[load_weights(model).architecture]
     expected = Tagger(model, runtime="keras").predict(patches, names)
