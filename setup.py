@@ -1,19 +1,22 @@
+import re
 from pathlib import Path
 
 from setuptools import setup
 
-README = Path(__file__).with_name("README.md").read_text(encoding="utf-8")
+HERE = Path(__file__).parent
+README = (HERE / "README.md").read_text(encoding="utf-8")
+VERSION = re.search(r'__version__ = "(.+)"', (HERE / "musicnn_lite" / "version.py").read_text()).group(1)
 
 setup(
     name="musicnn_lite",
-    version="1.0.0",
+    version=VERSION,
     description="Pretrained musicnn music-tagging models (MTT/MSD, musicnn and VGG) for current Python and Keras 3",
     long_description=README,
     long_description_content_type="text/markdown",
     license="ISC",
     python_requires=">=3.10",
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
-    packages=["musicnn_lite", "musicnn_lite.weights"],
+    packages=["musicnn_lite", "musicnn_lite.networks", "musicnn_lite.results", "musicnn_lite.weights"],
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},

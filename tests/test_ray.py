@@ -13,7 +13,7 @@ import ray
 
 import musicnn_lite.ray as musicnn_ray
 from musicnn_lite import MusicnnError, Tagger, cli
-from musicnn_lite.heads import Head
+from musicnn_lite.head_file import Head
 from musicnn_lite.labels import MTT_LABELS
 
 from conftest import cut_clips

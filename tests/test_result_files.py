@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
-from musicnn_lite.outputs import open_writer
+from musicnn_lite.results import open_writer
 from test_folder_cli import make_clips, shared_tagger
 
 LABELS = ["rock", "slow", "piano"]
@@ -68,7 +68,7 @@ def test_a_damaged_record_before_the_last_stops_resume_naming_its_line(tmp_path,
 
 HOLD_WRITER = """
 import sys
-from musicnn_lite.outputs import open_writer
+from musicnn_lite.results import open_writer
 writer = open_writer(sys.argv[1], "MTT_musicnn", ["rock"])
 print("holding", flush=True)
 sys.stdin.read()

@@ -85,7 +85,7 @@ def test_an_unreadable_graph_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("model", MODELS)
 def test_committed_graphs_are_up_to_date(model):
     """Each graph records the digest of its weights file, and computes what the Keras model of
-    networks.py computes today (re-export with `python -m musicnn_lite.convert --onnx weights/*.npz`)."""
+    networks/ computes today (re-export with `python -m musicnn_lite.convert --onnx weights/*.npz`)."""
     weights = WEIGHTS_DIR / f"{model}.npz"
     assert OnnxRuntime(weights.with_suffix(".onnx")).weights_digest == weights_digest(weights)
     patches = np.random.default_rng(1).uniform(0, 3, (2, 187, 96)).astype(np.float32)
@@ -117,7 +117,7 @@ def _without_tf_log_level() -> dict:
 
 def _noise_filter_program(after: str) -> str:
     return ("import os\n"
-            "from musicnn_lite.runtimes import tensorflow_noise_filtered\n"
+            "from musicnn_lite.tensorflow_noise import tensorflow_noise_filtered\n"
             "with tensorflow_noise_filtered():\n"
             "    os.write(2, b'I0000 00:00:1.2 3 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\\n')\n"
             "    os.write(2, b'E0000 00:00:1.2 3 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\\n')\n"
@@ -157,9 +157,3 @@ def test_console_script_and_module_start_alike():
     assert module.returncode == 0 and module.stdout == "\n".join(done.stdout.splitlines()[:-1]) + "\n"
     setup = (REPO / "setup.py").read_text()
     assert '"musicnn-lite=musicnn_lite.__main__:main"' in setup
-
-
-def test_graph_input_has_the_spectrogram_mel_bands():
-    from musicnn_lite import runtimes, spectrum
-
-    assert runtimes.N_MELS == spectrum.N_MELS
