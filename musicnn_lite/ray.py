@@ -17,7 +17,8 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import ray

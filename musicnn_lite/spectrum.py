@@ -1,7 +1,7 @@
 """Log-mel spectrogram and 3-s patches, exactly as musicnn computed them for training."""
 
 import functools
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 

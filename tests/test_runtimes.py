@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CLIPS, MODELS
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.runtimes import OnnxRuntime, weights_digest
 from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights
+
+from conftest import CLIPS, MODELS
 
 REPO = Path(__file__).parents[1]
 

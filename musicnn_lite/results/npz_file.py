@@ -31,8 +31,9 @@ class NpzWriter(PackedAtClose):
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
     (songs,) "ok" or "error", "errors" (songs,) the error message or "", and for each song i
     that was tagged "i/taggram" (patches, columns), "i/timestamps" (patches,) the start of each
-    patch in seconds, plus "i/<feature>" (patches, ...) for each feature. Songs are in the order they were written. `done` maps each song already written
-    to its status; `kept_in` is the parts folder, where they are until `close()`.
+    patch in seconds, plus "i/<feature>" (patches, ...) for each feature. Songs are in the order
+    they were written. `done` maps each song already written to its status; `kept_in` is the
+    parts folder, where they are until `close()`.
     """
 
     def __init__(self, path: Path, model: str, columns: list[str], resume: bool):

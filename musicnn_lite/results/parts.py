@@ -11,8 +11,8 @@ removed.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .durable import sibling, write_atomically, write_failure
 from .locking import OutputLock
@@ -48,7 +48,8 @@ class PartFolder:
         self.parts.append(part)
 
     def pack(self, write: Callable[[Path], None]) -> None:
-        """Write the result file: `write` fills a temporary file, made durable and renamed into place; remove the parts."""
+        """Write the result file (`write` fills a temporary file, made durable and renamed into place), then
+        remove the parts."""
         try:
             write_atomically(self.output, write)
             shutil.rmtree(self.path)
