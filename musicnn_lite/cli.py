@@ -56,8 +56,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="bundled model name or path of a converted weights file (default: the model the "
                              "--head files were trained on, else MTT_musicnn)")
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
-    parser.add_argument("-len", "--length", type=float, default=3.0,
-                        help="seconds per patch; the models were trained on 3 (default: 3)")
+    parser.add_argument("-len", "--length", type=float,
+                        help="seconds per patch (default: the length the model was trained on, 3 for musicnn "
+                             "0.1.0's models; only its musicnn models take other lengths)")
     parser.add_argument("-ov", "--overlap", type=float, default=False,
                         help="as in musicnn: seconds between the starts of consecutive patches "
                              "(default: one patch length, no overlap)")
@@ -151,7 +152,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     loaded = [load(path) for path in args.head]
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
-    plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
+    plan = PatchPlan.build(model.front_end, model.architecture, args.length, args.overlap, args.features, model.name)
     heads = load_heads(loaded, model.name, zoo.FEATURES[model.architecture])
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,

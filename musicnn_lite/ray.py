@@ -38,7 +38,7 @@ PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 
 
 def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, features: FeatureRequest = (),
-        top_n: int = 3, input_length: float = 3, input_overlap: float | bool = False,
+        top_n: int = 3, input_length: float | None = None, input_overlap: float | bool = False,
         files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None, num_cpus: float = 1,
         num_gpus: float = 0, batch_size: int = 4, precision: str = "float32", runtime: str = "auto",
         heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> ray.data.Dataset:

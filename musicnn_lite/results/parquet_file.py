@@ -25,7 +25,6 @@ import pyarrow.parquet as pq
 
 from ..embeddings import song_embedding
 from ..errors import MusicnnError, one_line
-from ..spectrum import N_MELS, patch_frames
 from .durable import refuse_read_only
 from .parts import PackedAtClose, PartFolder
 from .resume import check_model
@@ -56,7 +55,7 @@ def feature_widths(tagger: Tagger, features: Iterable[str]) -> dict[str, int]:
     features = tuple(features)
     if not features:
         return {}
-    outputs = tagger.predict(np.zeros((1, patch_frames(3), N_MELS), np.float32), features)
+    outputs = tagger.predict(np.zeros((1, *tagger.plan().input_shape), np.float32), features)
     return {name: outputs[name].shape[-1] for name in features}
 
 
