@@ -91,8 +91,11 @@ def test_resume_refuses_a_file_of_another_model_or_other_features(tmp_path):
         results.write("a.mp3", song(1))
     with pytest.raises(MusicnnError, match="model MTT_musicnn, not MSD_musicnn"):
         writer(out, resume=True, model="MSD_musicnn")
-    with pytest.raises(MusicnnError, match="same --model and --features"):
+    with pytest.raises(MusicnnError, match="holds the features penultimate, not none; resume with --features "
+                                           "penultimate"):
         writer(out, resume=True, widths={})
+    with pytest.raises(MusicnnError, match="same --model, --features and --head"):
+        writer(out, resume=True, widths={"penultimate": 5})
     (tmp_path / "notes.parquet").write_text("not parquet")
     with pytest.raises(MusicnnError, match="not a Parquet file"):
         writer(tmp_path / "notes.parquet", resume=True)

@@ -107,14 +107,15 @@ def failing_fsync(monkeypatch, after: int) -> None:
     monkeypatch.setattr(os, "fsync", fsync_until_full)
 
 
-@pytest.mark.parametrize("suffix, fsyncs", [(".csv", 2), (".jsonl", 1), (".npz", 1), (".npz", 2)])
+@pytest.mark.parametrize("suffix, fsyncs", [(".csv", 2), (".jsonl", 1), (".npz", 4), (".npz", 5)])
 def test_a_full_disk_stops_the_run_in_one_line_with_the_resume_command(tmp_path, capsys, monkeypatch,
                                                                        suffix, fsyncs):
     clips = make_clips(tmp_path / "music", seconds=(3, 4))
     out = tmp_path / f"out{suffix}"
     args = [str(tmp_path / "music"), "-o", str(out), "--quiet"]
     with monkeypatch.context() as patch:
-        failing_fsync(patch, after=fsyncs)  # csv 2: the header and one record; npz 2: both parts, not the packing
+        # csv 2: the header and one record; npz: 3 to start the parts folder, then 2 for each part
+        failing_fsync(patch, after=fsyncs)
         assert cli.main(args) == 3
     error, = capsys.readouterr().err.splitlines()
     assert error.startswith("error: the disk is full: cannot write ") and error.endswith(" --resume")
