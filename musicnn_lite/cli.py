@@ -217,7 +217,11 @@ class _StdoutClosed(Exception):
 
 
 def _print_out(text: str, bar: Progress | None = None) -> None:
-    """Print `text` on standard output (above `bar`, if given), now; a full disk or a closed pipe stops the run."""
+    """Print `text` on standard output (above `bar`, if given), now; a full disk or a closed pipe stops the run.
+
+    Bytes of a file name that are not UTF-8 are shown as `\\xNN`, as on stderr.
+    """
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
         if bar:
             bar.write(text, file=sys.stdout)
