@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .tagger import Tagger
 
 # Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
-# the --output file cannot be written; interrupted.
+# the --output file, the --save file or standard output cannot be written; interrupted.
 EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -47,9 +47,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
                     "or writes every file's results to a .csv, .jsonl, .npz or .parquet file.",
         epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
-               f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
-               f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
-               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
+               f"reported), an error stopped the run, or no audio files were found; {EXIT_USAGE} bad usage "
+               f"(options, or an input that is the --output file); {EXIT_OUTPUT} the --output file, the --save "
+               f"file or standard output cannot be written (disk full, another run writing it, no permission) "
+               f"or was closed; {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
