@@ -41,7 +41,8 @@ setup(
         "beets": ["beets>=2.14"],
         # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
         # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
-        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+        # ruff: the style checks (ruff.toml), run by tests/test_layout.py.
+        "test": ["pytest>=7", "ruff>=0.6", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
                  "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5", "beets>=2.14"],
     },
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},

@@ -8,7 +8,7 @@ the top tags, one likelihood per tag, the model, the library version and a song 
 
 import base64
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from beets import ui

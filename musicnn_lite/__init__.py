@@ -14,4 +14,5 @@ from .tagger import Tagger
 from .version import __version__
 from .zoo import BUNDLED_MODELS
 
-__all__ = ["BUNDLED_MODELS", "__version__", "MusicnnError", "TagResult", "Tagger", "extractor", "get_tagger", "top_tags"]
+__all__ = ["BUNDLED_MODELS", "MusicnnError", "TagResult", "Tagger", "__version__", "extractor", "get_tagger",
+           "top_tags"]

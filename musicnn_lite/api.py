@@ -3,7 +3,7 @@
 import functools
 import os
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from .tagger import Tagger
 from .validators import tag_count
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_tagger(model: str, heads: tuple[str | Head, ...]) -> Tagger:
     return Tagger(model, heads=heads)
 

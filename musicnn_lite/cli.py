@@ -90,6 +90,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
                       help="most 3-s patches run through the network at once; larger batches take more memory "
                            "and are no faster on a CPU (default: 4)")
+    many.add_argument("--threads", type=count_option, metavar="N",
+                      help="most CPU threads the network computes on (default: one per core); the decoding "
+                           "--jobs come on top")
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
@@ -134,6 +137,7 @@ class _Options:
     print_tags: bool
     jobs: int
     batch_size: int
+    threads: int | None
     precision: str
     runtime: str
     quiet: bool
@@ -155,7 +159,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     heads = load_heads(loaded, model.name, zoo.FEATURES[model.architecture])
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
-                       args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
+                       args.threads, args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
     return options, plan
 
 
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         from .tagger import Tagger
 
         tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
-                        runtime=options.runtime, heads=options.heads)
+                        runtime=options.runtime, heads=options.heads, threads=options.threads)
         writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume,
                              feature_widths(tagger, plan.features)) if options.output else None
         with writer or contextlib.nullcontext():

@@ -8,7 +8,8 @@ vector per patch (`penultimate`, `max_pool`) is kept as it is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 

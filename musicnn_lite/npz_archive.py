@@ -13,7 +13,7 @@ import math
 import os
 import zipfile
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import ray
@@ -54,7 +55,8 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     actors, so head files need not be on the nodes).
     files_per_batch: files an actor tags per Ray task (what a retry repeats).
     concurrency: actors: a number, a (min, max) range to autoscale in, or None for 1 up to as
-    many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor.
+    many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor; each actor's
+    network computes on that many CPU threads (at least one), not one per core of its node.
     The options are checked here, before Ray runs anything; the rows are computed when the
     Dataset is consumed (written, iterated or materialized).
     """
@@ -75,8 +77,8 @@ def tag_with(tagger: Tagger, model: str | os.PathLike, plan: PatchPlan, source: 
     """`tag` for a Tagger of `model` and a plan already built and checked (the command line's), whose rows
     have `schema`: each actor builds a Tagger like it."""
     tagging = {"model": model, "batch_size": tagger.batch_size, "precision": tagger.precision,
-               "runtime": tagger.runtime, "heads": tagger.heads, "plan": plan, "columns": tagger.tags,
-               "top_n": top_n, "schema": schema}
+               "runtime": tagger.runtime, "heads": tagger.heads, "threads": max(1, math.floor(num_cpus)),
+               "plan": plan, "columns": tagger.tags, "top_n": top_n, "schema": schema}
     return _paths_dataset(source, files_per_batch).map_batches(
         _TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch, batch_format="pyarrow",
         compute=_actor_pool(concurrency), num_cpus=num_cpus, num_gpus=num_gpus)
@@ -86,10 +88,11 @@ class _TagBatches:
     """One actor's work: a Tagger built once when the actor starts, then batches of files -> result rows."""
 
     def __init__(self, model: str, batch_size: int, precision: str, runtime: str, heads: tuple[Head, ...],
-                 plan: PatchPlan, columns: list[str], top_n: int, schema: pa.Schema):
+                 threads: int, plan: PatchPlan, columns: list[str], top_n: int, schema: pa.Schema):
         from .tagger import Tagger
 
-        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
+        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads,
+                              threads=threads)
         self._plan, self._columns, self._top_n, self._schema = plan, columns, top_n, schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -32,28 +32,29 @@ class Runtime(Protocol):
 
 
 def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precision: str,
-                 batch_size: int) -> Runtime:
+                 batch_size: int, threads: int | None = None) -> Runtime:
     """The runtime asked for; "auto" is ONNX Runtime whenever it can serve the request, else Keras.
 
     ONNX Runtime serves float32 when the graph beside the weights file was exported from
-    those very weights (its metadata holds their sha256).
+    those very weights (its metadata holds their sha256). threads: the most CPU threads the
+    network may compute on (None: the runtime's default, one per core).
     """
     if runtime not in RUNTIMES:
         raise MusicnnError(f"runtime={runtime!r} is not supported; use one of {', '.join(map(repr, RUNTIMES))}")
     if runtime == "keras" or (runtime == "auto" and precision != "float32"):
-        return KerasRuntime(weights, weights_file, precision, batch_size)
+        return KerasRuntime(weights, weights_file, precision, batch_size, threads)
     if precision != "float32":
         raise MusicnnError(f"precision={precision!r} runs on the Keras runtime only; use runtime='keras' or 'auto'")
     graph = weights_file.with_suffix(".onnx")
     if not graph.is_file():
         problem = f"{weights_file} has no ONNX graph beside it ({graph.name})"
     else:
-        onnx = OnnxRuntime(graph)
+        onnx = OnnxRuntime(graph, threads)
         if onnx.weights_digest == weights_digest(weights_file):
             return onnx
         problem = f"{graph} was not exported from {weights_file} (weights digest differs)"
     if runtime == "auto":
-        return KerasRuntime(weights, weights_file, precision, batch_size)
+        return KerasRuntime(weights, weights_file, precision, batch_size, threads)
     raise MusicnnError(f"{problem}; write it with `python -m musicnn_lite.convert --onnx {weights_file}`, "
                        "or use runtime='keras'")
 
@@ -73,12 +74,13 @@ class OnnxRuntime:
 
     name = "onnx"
 
-    def __init__(self, graph: Path):
+    def __init__(self, graph: Path, threads: int | None = None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the CPU provider's informational lines are noise here
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default, one thread per core
         try:
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
@@ -105,7 +107,8 @@ class KerasRuntime:
 
     name = "keras"
 
-    def __init__(self, weights: ModelWeights, weights_file: Path, precision: str, batch_size: int):
+    def __init__(self, weights: ModelWeights, weights_file: Path, precision: str, batch_size: int,
+                 threads: int | None = None):
         with tensorflow_noise_filtered():
             import keras
 
@@ -113,6 +116,8 @@ class KerasRuntime:
 
             if keras.backend.backend() == "tensorflow":
                 hide_retracing_warnings()
+            if threads:
+                _limit_backend_threads(keras.backend.backend(), threads)
             try:
                 self._network = networks.build_model(weights.architecture, weights.arrays, precision)
             except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
@@ -142,6 +147,29 @@ class KerasRuntime:
             runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
             self._runners[names] = runner
         return self._runners[names]
+
+
+def _limit_backend_threads(backend: str, threads: int) -> None:
+    """Compute on at most `threads` CPU threads on the Keras backend, where it can be set for the process."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        settings = tf.config.threading
+        try:
+            settings.set_intra_op_parallelism_threads(threads)
+            settings.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow has started: its pools are made; fine if they are this size already
+            if settings.get_intra_op_parallelism_threads() != threads:
+                raise MusicnnError(f"threads={threads}: TensorFlow has already started in this process with "
+                                   f"{settings.get_intra_op_parallelism_threads() or 'its default'} threads; give "
+                                   "every Keras Tagger of a process the same threads, or use runtime='onnx'") from None
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        raise MusicnnError(f"threads= is not supported on Keras' {backend} backend; leave it out, "
+                           "or use runtime='onnx'")
 
 
 def _exact_float32():

@@ -1,7 +1,7 @@
 """TagResult: what a model says about one song, and how tags are ranked."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

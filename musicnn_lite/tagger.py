@@ -2,7 +2,8 @@
 
 import functools
 import os
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,14 +34,20 @@ class Tagger:
     heads: custom-tag heads (see `heads`), as Head objects or head file paths, trained on this
     model: each result then holds their tags too, after the model's (`tags` lists them all).
     The network runs once per patch whatever the number of heads.
+    threads: the most CPU threads the network computes on (None: the runtime's default, one per
+    core). Give it where several Taggers share a machine (a Ray actor per CPU, a server's workers),
+    so that they do not start a thread per core each.
 
     Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
     of every result's taggram: the labels, then each head's tags as "HEAD:TAG".
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
-                 precision: str = "float32", runtime: str = "auto", heads: HeadOrPath | Iterable[HeadOrPath] = ()):
+                 precision: str = "float32", runtime: str = "auto", heads: HeadOrPath | Iterable[HeadOrPath] = (),
+                 threads: int | None = None):
         positive_int("batch_size", batch_size, "32")
+        if threads is not None:
+            positive_int("threads", threads, "1")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
@@ -52,7 +59,9 @@ class Tagger:
         self.precision = precision
         self.heads = load_heads(heads, self.model_name, self.feature_names)
         self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
-        self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size)
+        self.threads = threads
+        self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size,
+                                              threads)
         self.runtime = self._runtime.name
 
     def plan(self, input_length: float = 3, input_overlap: float | bool = False,

@@ -1,7 +1,6 @@
 """Fault injection: a run writing .npz or .parquet parts is killed (SIGKILL) at every step that changes the disk,
 then resumed: each song is in the result file exactly once, with the results of the run that made it."""
 
-import json
 import os
 import subprocess
 import sys

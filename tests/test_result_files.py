@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
-from musicnn_lite.results import open_writer
 from test_folder_cli import make_clips, shared_tagger
+
+from musicnn_lite import MusicnnError, Tagger, TagResult, cli
+from musicnn_lite import tagger as tagger_module
+from musicnn_lite.results import open_writer
 
 LABELS = ["rock", "slow", "piano"]
 RESULT = TagResult(np.array([[0.1, 0.5, 0.2], [0.3, 0.1, 0.4]], np.float32), LABELS)
@@ -327,8 +328,8 @@ def test_a_broken_npz_part_is_refused_in_one_line_naming_it(tmp_path, damage):
     killed_writer(out, ["a.wav", "b.wav"])
     part = tmp_path / "out.npz.parts" / "00000000.npz"
     damage(part)
-    with pytest.raises(MusicnnError, match=f"cannot be resumed: {re.escape(str(part))} is not a part musicnn_lite wrote "
-                                           r"\(.*\); move it out of") as error:
+    with pytest.raises(MusicnnError, match=f"cannot be resumed: {re.escape(str(part))} is not a part "
+                                           r"musicnn_lite wrote \(.*\); move it out of") as error:
         open_writer(out, "MTT_musicnn", LABELS, resume=True)
     assert "\n" not in str(error.value)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CLIPS, MODELS
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.runtimes import OnnxRuntime, weights_digest
 from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights
+
+from conftest import CLIPS, MODELS
 
 REPO = Path(__file__).parents[1]
 
@@ -157,3 +158,43 @@ def test_console_script_and_module_start_alike():
     assert module.returncode == 0 and module.stdout == "\n".join(done.stdout.splitlines()[:-1]) + "\n"
     setup = (REPO / "setup.py").read_text()
     assert '"musicnn-lite=musicnn_lite.__main__:main"' in setup
+
+
+def test_threads_bound_the_threads_onnx_runtime_starts():
+    program = (
+        "import os\n"
+        "from musicnn_lite import Tagger\n"
+        "def started(**options):\n"
+        "    before = len(os.listdir('/proc/self/task'))\n"
+        "    tagger = Tagger('MTT_musicnn', **options)\n"
+        "    return len(os.listdir('/proc/self/task')) - before, tagger\n"
+        "first = started(threads=1)  # ONNX Runtime's own first start adds a thread of its own\n"
+        "one, tagger_one = started(threads=1)\n"
+        "three, tagger_three = started(threads=3)\n"
+        "print(one, three)\n")
+    done = _run_python(program)
+    assert done.returncode == 0, done.stderr
+    one, three = map(int, done.stdout.split())
+    assert (one, three) == (0, 2)  # ONNX Runtime's pool: the caller's thread and threads - 1 workers
+
+
+def test_threads_do_not_change_the_taggram(clips):
+    default, single = Tagger("MTT_musicnn"), Tagger("MTT_musicnn", threads=1)
+    np.testing.assert_array_equal(default.tag(clips["joram"]).taggram, single.tag(clips["joram"]).taggram)
+
+
+def test_keras_threads_are_set_once_per_process():
+    program = (
+        "import tensorflow as tf\n"
+        "from musicnn_lite import MusicnnError, Tagger\n"
+        "Tagger('MTT_vgg', runtime='keras', threads=1)\n"
+        "Tagger('MTT_vgg', runtime='keras', threads=1)\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "try:\n"
+        "    Tagger('MTT_vgg', runtime='keras', threads=2)\n"
+        "except MusicnnError as error:\n"
+        "    print(error)\n")
+    done = _run_python(program, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr
+    threads, refusal = done.stdout.splitlines()
+    assert threads == "1" and "threads=2: TensorFlow has already started in this process with 1 threads" in refusal

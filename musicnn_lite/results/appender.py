@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..errors import MusicnnError
 from .durable import refuse_read_only, write_failure
@@ -127,7 +128,8 @@ class DurableAppender:
         """Fill `done` from the whole records in `data`; the number of bytes they span."""
         keep = 0
         try:
-            for keep, record in self._codec.decode(data):
+            for end, record in self._codec.decode(data):
+                keep = end
                 if record is not None:
                     check_model(self.path, record.model, self._model)
                     if record.features is not None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import MusicnnError, one_line
 from .appender import StoredRecord, UnreadableRecord

@@ -9,7 +9,8 @@ error: {"path", "model", "status": "error", "error": message}.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 

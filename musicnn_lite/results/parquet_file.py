@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -158,8 +159,8 @@ class ParquetWriter(PackedAtClose):
         """The files whose rows the packed file holds, in order: the finished file a run adds to, then the parts."""
         return [self.path, *self._staged.parts] if self._adds_to_finished else self._staged.parts
 
-    def _read(self, stored: Path, read):
-        """What `read` takes from the Parquet file `stored` (given a pq.ParquetFile), read errors refused in one line."""
+    def _read(self, stored: Path, read: Callable[[pq.ParquetFile], Any]) -> Any:
+        """What `read` takes from the Parquet file `stored`; read errors refused in one line."""
         try:
             with open(stored, "rb") as source:
                 return read(pq.ParquetFile(source))

@@ -32,8 +32,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .durable import refuse_read_only, sibling, sync_folder, write_atomically, write_failure
 from .locking import OutputLock
