@@ -24,11 +24,12 @@ import pyarrow as pa
 import ray
 import ray.data
 
+from .embeddings import feature_widths
 from .errors import MusicnnError
 from .files import audio_files
 from .head_file import Head, HeadOrPath
 from .plan import FeatureRequest, PatchPlan
-from .results.parquet_file import feature_widths, result_row, result_schema, rows_table
+from .results.parquet_file import result_row, result_schema, rows_table
 from .validators import positive_int, tag_count
 
 if TYPE_CHECKING:
