@@ -103,15 +103,7 @@ class JsonlCodec:
         return ""
 
     def encode(self, name: str, result: TagResult | MusicnnError) -> str:
-        if isinstance(result, MusicnnError):
-            record = {"path": name, "model": self.model, "status": "error", "error": one_line(result)}
-        else:
-            record = {"path": name, "model": self.model, "status": "ok", "top_tags": result.top(self.top_n),
-                      "likelihoods": dict(zip(self.columns, _floats(likelihoods(result, self.columns)))),
-                      "timestamps": _floats(result.timestamps)}
-            if result.features:
-                record["features"] = {feature: _floats(values) for feature, values in song_features(result).items()}
-        return json.dumps(record, ensure_ascii=False) + "\n"
+        return json.dumps(json_record(name, result, self.model, self.columns, self.top_n), ensure_ascii=False) + "\n"
 
     def decode(self, data: bytes) -> Iterator[tuple[int, Song | None]]:
         end = 0
@@ -123,6 +115,18 @@ class JsonlCodec:
             except (ValueError, TypeError, KeyError):
                 raise UnreadableRecord(line, "is not a JSON object with path, model and status") from None
             yield end, song
+
+
+def json_record(name: str, result: TagResult | MusicnnError, model: str, columns: list[str], top_n: int) -> dict:
+    """The JSON Lines record of song `name` (see JsonlCodec), as a dict of JSON values."""
+    if isinstance(result, MusicnnError):
+        return {"path": name, "model": model, "status": "error", "error": one_line(result)}
+    record = {"path": name, "model": model, "status": "ok", "top_tags": result.top(top_n),
+              "likelihoods": dict(zip(columns, json_floats(likelihoods(result, columns)))),
+              "timestamps": json_floats(result.timestamps)}
+    if result.features:
+        record["features"] = {feature: json_floats(values) for feature, values in song_features(result).items()}
+    return record
 
 
 def likelihoods(result: TagResult, columns: list[str]) -> np.ndarray:
@@ -147,7 +151,7 @@ def one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def _floats(values: np.ndarray) -> list[float]:
+def json_floats(values: np.ndarray) -> list[float]:
     """float32 values as the shortest floats that read back to the same float32 (JSON-friendly)."""
     return [float(str(value)) for value in values.astype(np.float32)]
 
