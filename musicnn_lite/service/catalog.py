@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def read_catalog(path: Path) -> Songs:
         raise MusicnnError(f"{path}: a catalog is a .parquet, .jsonl or .npz result file of musicnn_lite")
     try:
         model, paths, tags, likelihoods, features = reader(path)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as error:
         raise MusicnnError(f"cannot read the catalog {path} ({type(error).__name__}: {error}); give a result file "
                            "written by musicnn_lite with --features penultimate") from error
     if not paths:
