@@ -49,7 +49,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
                f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
                f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
-               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
+               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C). The tagging service: "
+               f"`serve --help` (a file named serve is tagged as ./serve)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")

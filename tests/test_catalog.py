@@ -7,7 +7,7 @@ from conftest import cut_clips
 from musicnn_lite import MusicnnError, Tagger, cli
 
 pytest.importorskip("starlette", reason="the service needs the serve extra: pip install '.[serve]'")
-from musicnn_lite.service.catalog import Songs, read_catalog  # noqa: E402
+from musicnn_lite.service.catalog import Songs, read_catalog
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -221,7 +223,7 @@ def test_similar_finds_a_songs_own_copy_first(server, music):
     answer = server.call("GET", "/v1/similar", path=joram, n=3)
     assert answer.status == 200, answer.error
     songs = answer.body["songs"]
-    assert [song["path"] for song in songs][0] == copy and songs[0]["similarity"] == pytest.approx(1, abs=1e-5)
+    assert songs[0]["path"] == copy and songs[0]["similarity"] == pytest.approx(1, abs=1e-5)
     assert joram not in [song["path"] for song in songs] and len(songs) == 3
     assert songs[1]["similarity"] < 0.99  # the other songs are not the copy
     uploaded = server.call("POST", "/v1/similar", music["clips"][0].read_bytes(), n=2)
@@ -343,6 +345,12 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(music, tagger):
         assert answer.status == 200
         assert_record_is_tag(answer.body, tagger.tag(clip))
         assert server.process.wait(timeout=30) == -signal.SIGTERM  # uvicorn exits by the signal, once done
+
+
+def test_importing_the_package_does_not_import_the_service():
+    code = "import sys, musicnn_lite; print(sorted({'musicnn_lite.service', 'starlette', 'uvicorn'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_bad_serve_options_are_one_line_and_exit_status_2(tmp_path):

@@ -46,7 +46,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-upload", type=float, default=200, metavar="MB",
                         help="largest upload, in MB (10^6 bytes), refused while it arrives (default: 200)")
     parser.add_argument("--batch-size", type=count_option, default=4, metavar="N",
-                        help="most 3-s patches run through the network at once, from any requests (default: 4)")
+                        help="most patches run through the network at once, from any requests (default: 4)")
     parser.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                         help="audio decoding threads per model (default: 2)")
     parser.add_argument("--queue-size", type=count_option, default=64, metavar="N",
