@@ -1,19 +1,23 @@
+import re
 from pathlib import Path
 
 from setuptools import setup
 
-README = Path(__file__).with_name("README.md").read_text(encoding="utf-8")
+HERE = Path(__file__).parent
+README = (HERE / "README.md").read_text(encoding="utf-8")
+VERSION = re.search(r'__version__ = "(.+)"', (HERE / "musicnn_lite" / "version.py").read_text()).group(1)
 
 setup(
     name="musicnn_lite",
-    version="1.0.0",
+    version=VERSION,
     description="Pretrained musicnn music-tagging models (MTT/MSD, musicnn and VGG) for current Python and Keras 3",
     long_description=README,
     long_description_content_type="text/markdown",
     license="ISC",
     python_requires=">=3.10",
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
-    packages=["musicnn_lite", "musicnn_lite.service", "musicnn_lite.weights"],
+    packages=["musicnn_lite", "musicnn_lite.networks", "musicnn_lite.results", "musicnn_lite.service",
+              "musicnn_lite.weights"],
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
@@ -41,8 +45,9 @@ setup(
         "serve": ["starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "pyarrow>=14"],
         # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
         # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
-        # The service's tests; Playwright drives the system's chromium for the page (.ci/run installs it).
-        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+        # ruff: the style checks (ruff.toml), run by tests/test_layout.py. The service's tests;
+        # Playwright drives the system's chromium for the page (.ci/run installs it).
+        "test": ["pytest>=7", "ruff>=0.6", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
                  "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5", "beets>=2.14",
                  "starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "playwright>=1.40"],
     },

@@ -8,7 +8,7 @@ the top tags, one likelihood per tag, the model, the library version and a song 
 
 import base64
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from beets import ui
@@ -20,7 +20,12 @@ from beets.util import displayable_path
 
 import musicnn_lite
 from musicnn_lite import MusicnnError, Tagger, TagResult, heads
+from musicnn_lite.embeddings import song_embedding
+from musicnn_lite.errors import file_error_line
+from musicnn_lite.head_file import base_model
 from musicnn_lite.labels import MSD_LABELS, MTT_LABELS
+from musicnn_lite.progress import Progress
+from musicnn_lite.validators import tag_count
 
 PREFIX = "musicnn_"
 TOP_FIELD = PREFIX + "top"
@@ -50,9 +55,9 @@ def tag_field(tag: str) -> str:
 
 
 def encode_embedding(result: TagResult, layer: str) -> str:
-    """A song's unit-length embedding (the layer's mean over patches, flattened), as base64 float32."""
-    mean = result.features[layer].mean(axis=0).ravel()
-    return base64.b64encode((mean / np.linalg.norm(mean)).astype("<f4").tobytes()).decode("ascii")
+    """A song's embedding (embeddings.song_embedding: one value per channel) at unit length, as base64 float32."""
+    embedding = song_embedding(result.features[layer])
+    return base64.b64encode((embedding / np.linalg.norm(embedding)).astype("<f4").tobytes()).decode("ascii")
 
 
 def decode_embedding(text: str) -> np.ndarray:
@@ -156,25 +161,24 @@ class MusicnnPlugin(BeetsPlugin):
         stored_tags, top_n, layer = self.checked_options(tagger)
         genres = self.config["genres"].get(dict) if set_genres else {}
         try:
-            results = tagger.tag_many([item.path for item in items], features=[layer] if layer else False,
-                                      jobs=self.config["jobs"].get(int))
+            plan = tagger.plan(features=[layer] if layer else False)
+            results = tagger.tag_many([item.path for item in items], jobs=self.config["jobs"].get(int), plan=plan)
         except MusicnnError as error:  # a bad `embedding` layer or `jobs`, found before any file is read
             raise ui.UserError(f"musicnn: {error}") from None
-        from tqdm import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         tagged = 0
-        with tqdm(total=len(items), unit="song", disable=None if progress else True) as bar, \
+        with Progress(len(items), show=progress, unit="song") as bar, \
                 logging_redirect_tqdm([log]):  # log lines go above the bar, not through it
             for item, (_, result) in zip(items, results):
                 if isinstance(result, MusicnnError):
-                    path, message = displayable_path(item.path), " ".join(str(result).split())
-                    self._log.error("skipped: {}", message if path in message else f"{path}: {message}")
+                    self._log.error("skipped: {}", file_error_line(displayable_path(item.path), result))
+                    bar.advance()
                 else:
                     fields = result_fields(result, tagger.model_name, stored_tags, top_n, layer)
                     store(item, fields, genres_of(result.top(top_n) + result.top_head_tags(), genres), write_files)
                     tagged += 1
-                bar.update()
+                    bar.advance(len(result.taggram) * plan.step_seconds)
         self._log.info("tagged {} of {} items with {}", tagged, len(items), tagger.model_name)
 
     def heads(self) -> tuple[heads.Head, ...]:
@@ -190,7 +194,7 @@ class MusicnnPlugin(BeetsPlugin):
         """The configured model and heads, built on first use (tagging nothing never loads a model)."""
         if self._tagger is None:
             loaded = self.heads()
-            model = self.config["model"].get() or (loaded[0].model if loaded else "MTT_musicnn")
+            model = base_model(loaded, self.config["model"].get())
             try:
                 self._tagger = Tagger(model, batch_size=self.config["batch_size"].get(int), heads=loaded)
             except MusicnnError as error:
@@ -199,9 +203,10 @@ class MusicnnPlugin(BeetsPlugin):
 
     def checked_options(self, tagger: Tagger) -> tuple[list[str], int, str | None]:
         """(tags whose likelihoods are stored, topN, embedding layer), checked against the model and heads."""
-        top_n = self.config["topN"].get(int)
-        if not 1 <= top_n <= len(tagger.labels):
-            raise ui.UserError(f"musicnn: topN: {top_n} must be a whole number from 1 to {len(tagger.labels)}")
+        try:
+            top_n = tag_count("topN", self.config["topN"].get(int), len(tagger.labels))
+        except MusicnnError as error:
+            raise ui.UserError(f"musicnn: {error}") from None
         tags = tagger.tags if self.config["tags"].get() == "all" else self.config["tags"].as_str_seq()
         unknown = [tag for tag in tags if tag not in tagger.tags]
         if unknown:

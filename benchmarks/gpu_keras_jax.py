@@ -39,7 +39,7 @@ def network_modules():
     return (importlib.import_module(f"musicnn_lite.{name}") for name in ("runtimes", "zoo"))
 
 
-def golden_patches(folder: Path | None) -> dict[str, "np.ndarray"]:
+def golden_patches(folder: Path | None) -> dict:
     """Clip stem -> musicnn's input patches (patches, 187, 96), from the first folder that has them."""
     import numpy as np
 

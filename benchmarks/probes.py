@@ -94,7 +94,7 @@ def network(precision: str, runtime: str, batch_sizes: list[int], n_patches: int
         count = math.ceil(n_patches / batch_size) * batch_size
         patches = (4 * rng.random((count, PATCH_FRAMES, N_MELS))).astype(np.float32)  # log-mel range 0..4
         tagger.predict(patches[:batch_size])
-        seconds = statistics.median(_timed(lambda: tagger.predict(patches)) for _ in range(repeats))
+        seconds = statistics.median(_timed(tagger.predict, patches) for _ in range(repeats))
         ms_per_patch[batch_size] = 1000 * seconds / count
     return {"ms_per_patch": ms_per_patch}
 
@@ -107,11 +107,14 @@ def matmul(dtypes: list[str], size: int, repeats: int) -> dict:
     def product_sum(a, b):
         return tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b), tf.float32))
 
+    def product_value(a, b) -> float:
+        return product_sum(a, b).numpy()
+
     gflops = {}
     for dtype in dtypes:
         a, b = (tf.cast(tf.random.normal((size, size), seed=seed), dtype) for seed in (1, 2))
         product_sum(a, b).numpy()
-        seconds = statistics.median(_timed(lambda: product_sum(a, b).numpy()) for _ in range(repeats))
+        seconds = statistics.median(_timed(product_value, a, b) for _ in range(repeats))
         gflops[dtype] = 2 * size ** 3 / seconds / 1e9
     return {"gflops": gflops}
 
@@ -122,9 +125,10 @@ def _tagger_options(precision: str, runtime: str) -> dict:
             **({} if runtime == "auto" else {"runtime": runtime})}
 
 
-def _timed(call) -> float:
+def _timed(call, *args) -> float:
+    """Seconds that call(*args) takes."""
     start = time.perf_counter()
-    call()
+    call(*args)
     return time.perf_counter() - start
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from probes import MODEL, musicnn_patch_flops
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,10 @@ Importing the package does not import TensorFlow; the first model built does.
 
 from .api import extractor, get_tagger, top_tags
 from .errors import MusicnnError
-from .tagger import Tagger, TagResult
+from .tag_result import TagResult
+from .tagger import Tagger
+from .version import __version__
 from .zoo import BUNDLED_MODELS
 
-__version__ = "1.0.0"
-__all__ = ["BUNDLED_MODELS", "MusicnnError", "TagResult", "Tagger", "extractor", "get_tagger", "top_tags"]
+__all__ = ["BUNDLED_MODELS", "MusicnnError", "TagResult", "Tagger", "__version__", "extractor", "get_tagger",
+           "top_tags"]

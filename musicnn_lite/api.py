@@ -3,27 +3,27 @@
 import functools
 import os
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
 from . import zoo
 from .audio import AudioSource
-from .heads import Head, HeadSource, head_sources
-from .printouts import musicnn_tags_line, top_tags_text
+from .head_file import Head, HeadOrPath, head_list
+from .results.printout import print_and_save
 from .tagger import Tagger
-from .validators import top_n
+from .validators import tag_count
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_tagger(model: str, heads: tuple[str | Head, ...]) -> Tagger:
     return Tagger(model, heads=heads)
 
 
-def get_tagger(model: str | os.PathLike = "MTT_musicnn", heads: HeadSource | Iterable[HeadSource] = ()) -> Tagger:
+def get_tagger(model: str | os.PathLike = "MTT_musicnn", heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> Tagger:
     """The process-wide Tagger for `model` and `heads` (Head objects or head file paths, each
     file read once), built on first use and reused after."""
-    return _cached_tagger(zoo.model_id(model), head_sources(heads))
+    return _cached_tagger(zoo.model_id(model), head_list(heads))
 
 
 def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float = 3,
@@ -50,7 +50,7 @@ def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", 
 def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", topN: int = 3,
              input_length: float = 3, input_overlap: float | bool = False, print_tags: bool = True,
              save_tags: str | os.PathLike | bool = False, *, sr: float | None = None,
-             heads: HeadSource | Iterable[HeadSource] = ()) -> list[str]:
+             heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> list[str]:
     """The topN most likely tags of a song (song level: taggram averaged over patches).
 
     Arguments as in `extractor`. print_tags prints them; save_tags, a path, appends a line
@@ -59,14 +59,11 @@ def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", t
     of each, as "HEAD:TAG", follows the topN.
     """
     tagger = get_tagger(model, heads)
-    topN = top_n("topN", topN, len(tagger.labels))
+    topN = tag_count("topN", topN, len(tagger.labels))
     result = tagger.tag(file_name, sr=sr, input_length=input_length, input_overlap=input_overlap)
     tags = result.top(topN) + result.top_head_tags()
     name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
-    if print_tags:
-        print(top_tags_text(name, tags))
-    if save_tags:
-        with open(save_tags, "a", encoding="utf-8") as file:
-            print(musicnn_tags_line(name, tagger.model_name, input_length, input_overlap, tags), file=file)
+    print_and_save(name, tags, tagger.model_name, input_length, input_overlap, print if print_tags else None,
+                   save_tags or None)
     sys.stdout.flush()
     return tags

@@ -8,8 +8,9 @@ import contextlib
 import io
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import soundfile

@@ -10,29 +10,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shlex
 import sys
-import time
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import zoo
-from .durable import OutputError
-from .errors import MusicnnError
+from .errors import MusicnnError, file_error_line, one_line
 from .files import audio_files
-from .heads import Head, heads_for, likeliest_tags
-from .heads import load as load_head
-from .line_formats import one_line
-from .outputs import FORMATS, ResultWriter, open_writer, output_paths
+from .head_file import Head, base_model, load, load_heads
 from .plan import PatchPlan
-from .printouts import musicnn_tags_line, top_tags_text
+from .progress import Progress
+from .results import FORMATS, OutputError, ResultWriter, open_writer, output_paths
+from .results.printout import print_and_save
 from .runtimes import RUNTIMES
-from .validators import count_option, not_url, top_n
+from .tag_result import likeliest_head_tags
+from .validators import count_option, not_url, tag_count
 
 if TYPE_CHECKING:
-    from .parquet import ParquetWriter
+    from .results.parquet_file import ParquetWriter
     from .tagger import Tagger
 
 # Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
@@ -90,6 +89,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
                       help="most 3-s patches run through the network at once; larger batches take more memory "
                            "and are no faster on a CPU (default: 4)")
+    many.add_argument("--threads", type=count_option, metavar="N",
+                      help="most CPU threads the network computes on (default: one per core); the decoding "
+                           "--jobs come on top")
     many.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                       help="float32 reproduces musicnn; bfloat16 is about twice as fast on CPUs with AMX "
                            "but approximate (default: float32)")
@@ -134,6 +136,7 @@ class _Options:
     print_tags: bool
     jobs: int
     batch_size: int
+    threads: int | None
     precision: str
     runtime: str
     quiet: bool
@@ -146,14 +149,14 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
     for path in args.paths:
         not_url(path)
-    loaded = [load_head(path) for path in args.head]
-    model_name = args.model or (loaded[0].model if loaded else "MTT_musicnn")  # by default, the heads' model
+    loaded = [load(path) for path in args.head]
+    model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
     plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
-    heads = heads_for(model.name, zoo.FEATURES[model.architecture], loaded)
-    options = _Options(model_name, heads, top_n("--topN", args.topN, model.n_labels), args.output, args.resume,
+    heads = load_heads(loaded, model.name, zoo.FEATURES[model.architecture])
+    options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
-                       args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
+                       args.threads, args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
     return options, plan
 
 
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = None
     try:
         tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
-                        runtime=options.runtime, heads=options.heads)
+                        runtime=options.runtime, heads=options.heads, threads=options.threads)
         writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume,
                              _feature_widths(tagger, options, plan)) if options.output else None
         with writer or contextlib.nullcontext():
@@ -228,7 +231,7 @@ def _feature_widths(tagger: Tagger, options: _Options, plan: PatchPlan) -> dict[
     """The channels of each --features layer, which a Parquet output needs before its first row."""
     if not options.output.lower().endswith(".parquet"):
         return None
-    from .parquet import feature_widths
+    from .results.parquet_file import feature_widths
 
     return feature_widths(tagger, plan.features)
 
@@ -237,22 +240,20 @@ def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, op
                plan: PatchPlan) -> int:
     """Tag `paths`, skipping those `writer` already holds; report each; 1 if any file failed, else 0."""
     todo, failed = _files_to_tag(paths, writer, options)
-    audio_seconds, start = 0.0, time.monotonic()
-    with _progress_bar(todo, options) as bar:
+    with Progress(len(todo), show=not options.quiet) as bar:
         for path, result in tagger.tag_many(todo, jobs=options.jobs, plan=plan):
             if writer:
                 writer.write(path, result)
             if isinstance(result, MusicnnError):
                 failed += 1
                 if options.debug:
-                    bar.write("".join(traceback.format_exception(result)).rstrip(), file=sys.stderr)
+                    bar.write("".join(traceback.format_exception(result)).rstrip())
                 _report_file(bar, path, tagger.model_name, options, plan, error=one_line(result))
+                bar.advance()
             else:
                 _report_file(bar, path, tagger.model_name, options, plan,
                              tags=result.top(options.top_n) + result.top_head_tags())
-                audio_seconds += len(result.taggram) * plan.step_seconds
-            bar.set_postfix_str(f"{audio_seconds / (time.monotonic() - start):.0f} audio-s/s", refresh=False)
-            bar.update()
+                bar.advance(len(result.taggram) * plan.step_seconds)
     return EXIT_FILES_FAILED if failed else EXIT_OK
 
 
@@ -272,20 +273,17 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
     if started_here:
         _start_ray(options.ray_address)
     try:
-        rows = on_ray.tag(todo, options.model, features=plan.features, top_n=options.top_n,
-                          input_length=plan.input_length, input_overlap=plan.input_overlap,
-                          batch_size=options.batch_size, precision=options.precision, runtime=options.runtime,
-                          heads=tagger.heads)
-        with _progress_bar(todo, options) as bar:
+        rows = on_ray.tag_with(tagger, options.model, plan, todo, top_n=options.top_n, schema=writer.schema)
+        with Progress(len(todo), show=not options.quiet) as bar:
             for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for row in batch.to_pylist():
                     writer.write_row(row)
                     failed += row["status"] == "error"
-                    head_tags = likeliest_tags({head.name: head.tags for head in tagger.heads}, row.get) \
+                    head_tags = likeliest_head_tags({head.name: head.tags for head in tagger.heads}, row.get) \
                         if row["status"] == "ok" else []
                     _report_file(bar, row["path"], tagger.model_name, options, plan, error=row["error"],
                                  tags=(row["top_tags"] or []) + head_tags)
-                    bar.update()
+                    bar.advance()
     finally:
         if started_here:
             ray.shutdown()
@@ -317,20 +315,11 @@ def _files_to_tag(paths: list[str], writer: ResultWriter | None, options: _Optio
     return todo, sum(done.get(path) == "error" for path in paths)
 
 
-def _progress_bar(todo: list[str], options: _Options):
-    from tqdm import tqdm
-
-    return tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if options.quiet else None)
-
-
-def _report_file(bar, path: str, model: str, options: _Options, plan: PatchPlan, error: str | None = None,
-                 tags: list[str] | None = None) -> None:
+def _report_file(bar: Progress, path: str, model: str, options: _Options, plan: PatchPlan,
+                 error: str | None = None, tags: list[str] | None = None) -> None:
     """Say how file `path` went: its one-line error on stderr, or its `tags` printed and saved as asked."""
     if error is not None:
-        bar.write(f"error: {error if path in error else f'{path}: {error}'}", file=sys.stderr)
+        bar.write(f"error: {file_error_line(path, error)}")
         return
-    if options.print_tags:
-        bar.write(top_tags_text(path, tags), file=sys.stdout)
-    if options.save:
-        with open(options.save, "a", encoding="utf-8") as file:
-            print(musicnn_tags_line(path, model, plan.input_length, plan.input_overlap, tags), file=file)
+    print_and_save(path, tags, model, plan.input_length, plan.input_overlap,
+                   functools.partial(bar.write, file=sys.stdout) if options.print_tags else None, options.save)

@@ -125,28 +125,31 @@ def export_onnx(weights_file: str | Path) -> Path:
     sha256 of the weights file, which the ONNX runtime checks before it uses the graph.
     """
     from . import runtimes, zoo
+    from .spectrum import N_MELS
+    from .tensorflow_noise import tensorflow_noise_filtered
 
     weights_file = Path(weights_file)
     weights = zoo.load_weights(weights_file)
     names = ("taggram", *zoo.FEATURES[weights.architecture])
     graph_file = weights_file.with_suffix(".onnx")
-    with runtimes.tensorflow_noise_filtered(), tempfile.TemporaryDirectory(dir=graph_file.parent) as scratch:
+    with tensorflow_noise_filtered(), tempfile.TemporaryDirectory(dir=graph_file.parent) as scratch:
         import keras
         import onnx
 
         from . import networks
+        from .networks.vgg import VGG_FRAMES
 
         network = networks.build_model(weights.architecture, weights.arrays)
         exportable = keras.Model(network.input, [network.output[name] for name in names])
-        frames = None if weights.architecture == "musicnn" else networks.VGG_FRAMES
+        frames = None if weights.architecture == "musicnn" else VGG_FRAMES
         exported = Path(scratch) / "graph.onnx"
         # tf2onnx reports its progress on stdout; Keras' numpy-2 patch of it warns about np.object
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             exportable.export(str(exported), format="onnx", verbose=False,
-                              input_signature=[keras.InputSpec(shape=(None, frames, networks.N_MELS), dtype="float32")])
+                              input_signature=[keras.InputSpec(shape=(None, frames, N_MELS), dtype="float32")])
         graph = onnx.load(str(exported))
-        _name_graph_ports(graph.graph, runtimes.GRAPH_INPUT, names)
+        _name_graph_ports(graph.graph, zoo.GRAPH_INPUT, names)
         graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=runtimes.weights_digest(weights_file))
         onnx.save(graph, str(exported))
         os.replace(exported, graph_file)

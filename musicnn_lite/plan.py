@@ -4,8 +4,8 @@ Built once from the caller's options and the model's architecture, and checked
 before any model, audio or output file is opened, so that a bad option costs nothing.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from .errors import MusicnnError
 from .spectrum import FRAME_SECONDS, patch_frames, patch_starts, step_frames
-from .validators import top_n as check_top_n
-from .validators import whole_number
+from .tag_result import top_indices
+from .validators import tag_count, whole_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,10 +70,10 @@ def plot_tag_likelihoods(taggram: np.ndarray, tags: Sequence[str], top_n: int = 
     marked: coloured bars, their rank beside the bar, and their names in bold.
     """
     likelihoods = _check_taggram(np.atleast_2d(taggram), tags).mean(axis=0)
-    top_n = check_top_n("top_n", top_n, len(tags), low=0)
+    top_n = tag_count("top_n", top_n, len(tags), low=0)
     if ax is None:
         ax = _new_axes(width=5, n_rows=len(tags))
-    top = [int(i) for i in likelihoods.argsort()[len(tags) - top_n:][::-1]]  # ranked as TagResult.top
+    top = [int(i) for i in top_indices(likelihoods, top_n)]
     colors = [TOP_COLOR if i in top else OTHER_COLOR for i in range(len(tags))]
     ax.barh(np.arange(len(tags)), likelihoods, height=0.8, color=colors)
     fontsize = _label_rows(ax, tags)

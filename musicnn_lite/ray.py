@@ -17,7 +17,8 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import ray
@@ -25,10 +26,13 @@ import ray.data
 
 from .errors import MusicnnError
 from .files import audio_files
-from .heads import Head, HeadSource
-from .parquet import feature_widths, result_row, result_schema, rows_table
+from .head_file import Head, HeadOrPath
 from .plan import FeatureRequest, PatchPlan
-from .validators import positive_int, top_n as checked_top_n
+from .results.parquet_file import feature_widths, result_row, result_schema, rows_table
+from .validators import positive_int, tag_count
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
 
 PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 
@@ -37,8 +41,8 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
         top_n: int = 3, input_length: float = 3, input_overlap: float | bool = False,
         files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None, num_cpus: float = 1,
         num_gpus: float = 0, batch_size: int = 4, precision: str = "float32", runtime: str = "auto",
-        heads: HeadSource | Iterable[HeadSource] = ()) -> ray.data.Dataset:
-    """A Dataset of result rows (see musicnn_lite.parquet), one per file of `source`.
+        heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> ray.data.Dataset:
+    """A Dataset of result rows (see musicnn_lite.results.parquet_file), one per file of `source`.
 
     source: a path, folder or glob pattern, or a list of them (expanded here, as the command line
     does: the files must be readable at the same path on every node); or a ray.data.Dataset with
@@ -50,7 +54,8 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     actors, so head files need not be on the nodes).
     files_per_batch: files an actor tags per Ray task (what a retry repeats).
     concurrency: actors: a number, a (min, max) range to autoscale in, or None for 1 up to as
-    many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor.
+    many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor; each actor's
+    network computes on that many CPU threads (at least one), not one per core of its node.
     The options are checked here, before Ray runs anything; the rows are computed when the
     Dataset is consumed (written, iterated or materialized).
     """
@@ -58,11 +63,21 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
 
     tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
     plan = tagger.plan(input_length, input_overlap, features)
-    tagging = {"model": model, "batch_size": batch_size, "precision": precision, "runtime": runtime,
-               "heads": tagger.heads, "plan": plan, "columns": tagger.tags,
-               "top_n": checked_top_n("top_n", top_n, len(tagger.labels)),
-               "schema": result_schema(tagger.tags, feature_widths(tagger, plan.features))}
+    top_n = tag_count("top_n", top_n, len(tagger.labels))
     files_per_batch = positive_int("files_per_batch", files_per_batch, "4")
+    schema = result_schema(tagger.tags, feature_widths(tagger, plan.features))
+    return tag_with(tagger, model, plan, source, top_n=top_n, schema=schema, files_per_batch=files_per_batch,
+                    concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus)
+
+
+def tag_with(tagger: Tagger, model: str | os.PathLike, plan: PatchPlan, source: PathSource, *, top_n: int,
+             schema: pa.Schema, files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None,
+             num_cpus: float = 1, num_gpus: float = 0) -> ray.data.Dataset:
+    """`tag` for a Tagger of `model` and a plan already built and checked (the command line's), whose rows
+    have `schema`: each actor builds a Tagger like it."""
+    tagging = {"model": model, "batch_size": tagger.batch_size, "precision": tagger.precision,
+               "runtime": tagger.runtime, "heads": tagger.heads, "threads": max(1, math.floor(num_cpus)),
+               "plan": plan, "columns": tagger.tags, "top_n": top_n, "schema": schema}
     return _paths_dataset(source, files_per_batch).map_batches(
         _TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch, batch_format="pyarrow",
         compute=_actor_pool(concurrency), num_cpus=num_cpus, num_gpus=num_gpus)
@@ -72,10 +87,11 @@ class _TagBatches:
     """One actor's work: a Tagger built once when the actor starts, then batches of files -> result rows."""
 
     def __init__(self, model: str, batch_size: int, precision: str, runtime: str, heads: tuple[Head, ...],
-                 plan: PatchPlan, columns: list[str], top_n: int, schema: pa.Schema):
+                 threads: int, plan: PatchPlan, columns: list[str], top_n: int, schema: pa.Schema):
         from .tagger import Tagger
 
-        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
+        self._tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads,
+                              threads=threads)
         self._plan, self._columns, self._top_n, self._schema = plan, columns, top_n, schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -10,10 +10,6 @@ The rest of the pipeline does not know which one runs.
 
 import contextlib
 import hashlib
-import logging
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -21,14 +17,11 @@ from typing import Protocol
 import numpy as np
 
 from .errors import MusicnnError
-from .zoo import ModelWeights
+from .tensorflow_noise import hide_retracing_warnings, tensorflow_noise_filtered
+from .zoo import GRAPH_INPUT, ModelWeights
 
 RUNTIMES = ("auto", "onnx", "keras")
-GRAPH_INPUT = "spectrogram"  # the graphs' input: log-mel patches (batch, frames, N_MELS)
-N_MELS = 96  # spectrum.N_MELS, repeated here so that the networks load without the audio libraries
 WEIGHTS_DIGEST_KEY = "weights_sha256"  # ONNX metadata: the weights file the graph was exported from
-# Read once, at import: tf2onnx rewrites the variable when it is imported.
-_USER_CHOSE_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 
 
 class Runtime(Protocol):
@@ -39,28 +32,29 @@ class Runtime(Protocol):
 
 
 def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precision: str,
-                 batch_size: int) -> Runtime:
+                 batch_size: int, threads: int | None = None) -> Runtime:
     """The runtime asked for; "auto" is ONNX Runtime whenever it can serve the request, else Keras.
 
     ONNX Runtime serves float32 when the graph beside the weights file was exported from
-    those very weights (its metadata holds their sha256).
+    those very weights (its metadata holds their sha256). threads: the most CPU threads the
+    network may compute on (None: the runtime's default, one per core).
     """
     if runtime not in RUNTIMES:
         raise MusicnnError(f"runtime={runtime!r} is not supported; use one of {', '.join(map(repr, RUNTIMES))}")
     if runtime == "keras" or (runtime == "auto" and precision != "float32"):
-        return KerasRuntime(weights, weights_file, precision, batch_size)
+        return KerasRuntime(weights, weights_file, precision, batch_size, threads)
     if precision != "float32":
         raise MusicnnError(f"precision={precision!r} runs on the Keras runtime only; use runtime='keras' or 'auto'")
     graph = weights_file.with_suffix(".onnx")
     if not graph.is_file():
         problem = f"{weights_file} has no ONNX graph beside it ({graph.name})"
     else:
-        onnx = OnnxRuntime(graph)
+        onnx = OnnxRuntime(graph, threads)
         if onnx.weights_digest == weights_digest(weights_file):
             return onnx
         problem = f"{graph} was not exported from {weights_file} (weights digest differs)"
     if runtime == "auto":
-        return KerasRuntime(weights, weights_file, precision, batch_size)
+        return KerasRuntime(weights, weights_file, precision, batch_size, threads)
     raise MusicnnError(f"{problem}; write it with `python -m musicnn_lite.convert --onnx {weights_file}`, "
                        "or use runtime='keras'")
 
@@ -80,12 +74,13 @@ class OnnxRuntime:
 
     name = "onnx"
 
-    def __init__(self, graph: Path):
+    def __init__(self, graph: Path, threads: int | None = None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the CPU provider's informational lines are noise here
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default, one thread per core
         try:
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
@@ -112,14 +107,17 @@ class KerasRuntime:
 
     name = "keras"
 
-    def __init__(self, weights: ModelWeights, weights_file: Path, precision: str, batch_size: int):
+    def __init__(self, weights: ModelWeights, weights_file: Path, precision: str, batch_size: int,
+                 threads: int | None = None):
         with tensorflow_noise_filtered():
             import keras
 
             from . import networks
 
             if keras.backend.backend() == "tensorflow":
-                _hide_retracing_warnings()
+                hide_retracing_warnings()
+            if threads:
+                _limit_backend_threads(keras.backend.backend(), threads)
             try:
                 self._network = networks.build_model(weights.architecture, weights.arrays, precision)
             except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
@@ -151,6 +149,29 @@ class KerasRuntime:
         return self._runners[names]
 
 
+def _limit_backend_threads(backend: str, threads: int) -> None:
+    """Compute on at most `threads` CPU threads on the Keras backend, where it can be set for the process."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        settings = tf.config.threading
+        try:
+            settings.set_intra_op_parallelism_threads(threads)
+            settings.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow has started: its pools are made; fine if they are this size already
+            if settings.get_intra_op_parallelism_threads() != threads:
+                raise MusicnnError(f"threads={threads}: TensorFlow has already started in this process with "
+                                   f"{settings.get_intra_op_parallelism_threads() or 'its default'} threads; give "
+                                   "every Keras Tagger of a process the same threads, or use runtime='onnx'") from None
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        raise MusicnnError(f"threads= is not supported on Keras' {backend} backend; leave it out, "
+                           "or use runtime='onnx'")
+
+
 def _exact_float32():
     """A context in which float32 means float32 on the Keras backend in use.
 
@@ -165,71 +186,3 @@ def _exact_float32():
 
         return jax.default_matmul_precision("highest")
     return contextlib.nullcontext()
-
-
-# Lines TensorFlow's C++ code writes to stderr on start-up that say nothing to a user of this
-# library: glog-style informational lines, the notice that precedes absl's log set-up, CPU
-# instruction notes, and CUDA probing on machines without a GPU driver.
-_TENSORFLOW_NOISE = (
-    r"^I\d{4} ",
-    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"^To enable the following instructions: .* rebuild TensorFlow",
-    r"failed call to cuInit",
-    r"Unable to register cu(DNN|FFT|BLAS) factory",
-    r"computation placer already registered",
-    r"oneDNN custom operations are on",
-    r"TF-TRT Warning: Could not find TensorRT",
-    r"Could not find cuda drivers",
-)
-_STDERR_REDIRECTION = threading.RLock()
-# Runs in a small child process so that it outlives a fatal abort of this one: whatever
-# TensorFlow writes before aborting still reaches the terminal.
-_FILTER_PROGRAM = (
-    "import re, sys\n"
-    "noise = re.compile('|'.join(sys.argv[1:]))\n"
-    "for line in sys.stdin.buffer:\n"
-    "    if not noise.search(line.decode(errors='replace')):\n"
-    "        sys.stdout.buffer.write(line); sys.stdout.buffer.flush()\n"
-)
-
-
-@contextlib.contextmanager
-def tensorflow_noise_filtered():
-    """Pass what this process writes to stderr (fd 2) meanwhile through a filter of known noise.
-
-    TensorFlow's start-up lines are written by C++ before TF_CPP_MIN_LOG_LEVEL applies,
-    so they can only be filtered at the file descriptor. A user who set
-    TF_CPP_MIN_LOG_LEVEL chose what to see: then nothing is filtered.
-    """
-    if _USER_CHOSE_TF_LOG_LEVEL:
-        yield
-        return
-    sys.stderr.flush()
-    read_end, write_end = os.pipe()
-    # fd 2 is the process's: threads that build models at the same time take turns.
-    with _STDERR_REDIRECTION, subprocess.Popen([sys.executable, "-S", "-c", _FILTER_PROGRAM, *_TENSORFLOW_NOISE],
-                                               stdin=read_end, stdout=2):
-        os.close(read_end)
-        saved = os.dup(2)
-        os.dup2(write_end, 2)
-        os.close(write_end)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)  # closes the pipe's last write end: the filter drains it and exits
-            os.close(saved)
-
-
-class _RetracingFilter(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning: every new Tagger traces its
-    own compiled model once per batch shape, which is expected, not a bug in the caller's code."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def _hide_retracing_warnings() -> None:
-    logger = logging.getLogger("tensorflow")
-    if not any(isinstance(existing, _RetracingFilter) for existing in logger.filters):
-        logger.addFilter(_RetracingFilter())

@@ -1,7 +1,7 @@
 """Log-mel spectrogram and 3-s patches, exactly as musicnn computed them for training."""
 
 import functools
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -52,8 +52,7 @@ def _take_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # As librosa: the float64 Hann window makes the FFT float64; the spectrum is kept as complex64.
         spectrum = np.fft.rfft(windows * _hann_window(), axis=-1).astype(np.complex64)
         power = np.abs(spectrum) ** 2
-        # The mel projection sums in float64 so that the result does not depend on block sizes.
-        mel = (power.astype(np.float64) @ _mel_basis().T).astype(np.float32).astype(np.float16)
+        mel = _mel_projection(power).astype(np.float32).astype(np.float16)
     if not np.isfinite(mel).all():  # the models would return numbers that mean nothing
         raise MusicnnError(f"the audio is too loud for the models (peak amplitude {np.abs(samples).max():.6g}): "
                            "float samples belong in [-1, 1]; scale it down (integer PCM held as floats: "
@@ -66,6 +65,31 @@ def _take_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _hann_window() -> np.ndarray:
     """librosa.filters.get_window("hann", 512, fftbins=True), float64 (512,)."""
     return _log_mel_constants()["hann_window"]
+
+
+def _mel_projection(power: np.ndarray) -> np.ndarray:
+    """The mel power (frames, 96) float64 of a power spectrum (frames, 257).
+
+    Each mel filter is nonzero over a short run of bins (15 at most), so each band is summed over
+    its own run, in float64 and in a fixed order, so that the result does not depend on block
+    sizes. numpy's einsum does it without BLAS: a BLAS matrix product (OpenBLAS, threaded) left
+    its idle worker threads spinning after every block, about 12% of a folder's CPU time
+    (benchmarks/cpu_time.py).
+    """
+    bins, weights = _mel_bands()
+    return np.einsum("fmk,mk->fm", power.astype(np.float64)[:, bins], weights)
+
+
+@functools.cache
+def _mel_bands() -> tuple[np.ndarray, np.ndarray]:
+    """The mel filterbank as bands: bins (96, width), the FFT bins each filter spans, and their
+    weights (96, width), zero where a shorter filter's run ends."""
+    basis = _mel_basis()
+    spans = [np.flatnonzero(row) for row in basis]
+    width = max(len(span) for span in spans)
+    starts = np.minimum([span[0] for span in spans], basis.shape[1] - width)
+    bins = starts[:, np.newaxis] + np.arange(width)
+    return bins, np.take_along_axis(basis, bins, axis=1)
 
 
 @functools.cache

@@ -2,9 +2,9 @@
 
 import functools
 import os
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -12,49 +12,11 @@ from . import runtimes, zoo
 from .audio import AudioSource, stream_audio
 from .batch import BatchScheduler, run_songs
 from .errors import MusicnnError
-from .heads import HeadSource, heads_for, likeliest_tags
+from .head_file import HeadOrPath, load_heads
 from .plan import FeatureRequest, PatchPlan
-from .spectrum import patch_frames, patch_starts, stream_log_mel, stream_patches
-from .validators import positive_int, top_n
-
-
-@dataclass
-class TagResult:
-    """What a model says about one song.
-
-    taggram: (patches, tags) tag likelihoods in [0, 1], one row per patch.
-    tags: the label of each taggram column.
-    features: layer name -> array whose first axis is the patch.
-    timestamps: (patches,) the start of each patch in the song, in seconds; when not
-    given, those of back-to-back 3-s patches (the default input_length and input_overlap).
-    heads: head name -> its tags, for a Tagger with heads: their scores follow the model's
-    tags in the taggram, in columns named "HEAD:TAG"; a head's scores sum to 1 in each patch.
-    """
-
-    taggram: np.ndarray
-    tags: list[str]
-    features: dict[str, np.ndarray] = field(default_factory=dict)
-    timestamps: np.ndarray | None = None
-    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.timestamps is None:
-            self.timestamps = patch_starts(len(self.taggram), patch_frames(3))
-
-    @property
-    def likelihoods(self) -> np.ndarray:
-        """Song-level likelihood of each tag, (tags,): the mean of the taggram over patches."""
-        return self.taggram.mean(axis=0)
-
-    def top(self, n: int = 3) -> list[str]:
-        """The n most likely of the model's tags (n from 1 to their number), most likely first (ties broken as
-        musicnn does). A head's tags are left out: see `top_head_tags`."""
-        likelihoods = self.likelihoods[:len(self.tags) - sum(map(len, self.heads.values()))]
-        return [self.tags[i] for i in likelihoods.argsort()[-top_n("n", n, len(likelihoods)):][::-1]]
-
-    def top_head_tags(self) -> list[str]:
-        """The likeliest tag of each head, as "HEAD:TAG", in the order of the heads."""
-        return likeliest_tags(self.heads, dict(zip(self.tags, self.likelihoods)).get)
+from .spectrum import stream_log_mel, stream_patches
+from .tag_result import TagResult
+from .validators import positive_int
 
 
 class Tagger:
@@ -73,11 +35,20 @@ class Tagger:
     heads: custom-tag heads (see `heads`), as Head objects or head file paths, trained on this
     model: each result then holds their tags too, after the model's (`tags` lists them all).
     The network runs once per patch whatever the number of heads.
+    threads: the most CPU threads the network computes on (None: the runtime's default, one per
+    core). Give it where several Taggers share a machine (a Ray actor per CPU, a server's workers),
+    so that they do not start a thread per core each.
+
+    Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
+    of every result's taggram: the labels, then each head's tags as "HEAD:TAG".
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
-                 precision: str = "float32", runtime: str = "auto", heads: HeadSource | Iterable[HeadSource] = ()):
+                 precision: str = "float32", runtime: str = "auto", heads: HeadOrPath | Iterable[HeadOrPath] = (),
+                 threads: int | None = None):
         positive_int("batch_size", batch_size, "32")
+        if threads is not None:
+            positive_int("threads", threads, "1")
         if precision not in ("float32", "bfloat16"):
             raise MusicnnError(f"precision={precision!r} is not supported; use 'float32' or 'bfloat16'")
         weights = zoo.load_weights(model)
@@ -87,9 +58,11 @@ class Tagger:
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
-        self.heads = heads_for(self.model_name, self.feature_names, heads)
+        self.heads = load_heads(heads, self.model_name, self.feature_names)
         self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
-        self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size)
+        self.threads = threads
+        self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size,
+                                              threads)
         self.runtime = self._runtime.name
 
     def plan(self, input_length: float = 3, input_overlap: float | bool = False,

@@ -37,7 +37,7 @@ def count_option(text: str) -> int:
     return int(text)
 
 
-def top_n(name: str, value, n_tags: int, low: int = 1) -> int:
+def tag_count(name: str, value, n_tags: int, low: int = 1) -> int:
     """How many top tags to give: a whole number from `low` (1, or 0 where none may be asked) to n_tags."""
     return whole_number(name, value, low, n_tags)
 

@@ -1,15 +1,13 @@
 """The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
-import math
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import MusicnnError
+from .npz_archive import ArrayHeader, NpzArchive
 
 BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 # Dataset, architecture and the scores published with musicnn (ROC-AUC, PR-AUC) of each bundled model.
@@ -20,7 +18,9 @@ MODEL_CARDS = {
     "MSD_vgg": ("Million Song Dataset", "vgg", 0.8768, 0.2819),
 }
 
-# The layer outputs each architecture returns besides the taggram (networks.py builds them by these names).
+GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end's patches (batch, frames, mels)
+
+# The layer outputs each architecture returns besides the taggram (the networks/ modules build them by these names).
 FEATURES = {
     "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
     "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
@@ -102,15 +102,14 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
     declared sizes bounded by MAX_WEIGHTS_BYTES), then the arrays are read and must be finite.
     """
     path = weights_path(model)
-    with _open_archive(path) as archive:
-        headers = _array_headers(path, archive)
-        architecture = _read(path, archive, "architecture", headers)
-        labels = _read(path, archive, "labels", headers)
+    with _open_weights(path) as archive:
+        architecture = archive.read_text("architecture")
+        labels = archive.read_text("labels")
         if architecture.ndim != 0 or str(architecture) not in VARIABLES or labels.ndim != 1:
             raise _invalid(path, "missing or inconsistent architecture or labels")
         architecture = str(architecture)
-        _check_variables(path, architecture, headers, len(labels))
-        arrays = {name: _read(path, archive, name, headers) for name in VARIABLES[architecture]}
+        _check_variables(path, architecture, archive.headers, len(labels))
+        arrays = {name: archive.read(name) for name in VARIABLES[architecture]}
     bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
@@ -130,9 +129,9 @@ class ModelInfo:
 def model_info(model: str | os.PathLike) -> ModelInfo:
     """The name, architecture and number of tags of a model, for checking options before it is loaded."""
     path = weights_path(model)
-    with _open_archive(path) as archive:
-        headers = _array_headers(path, archive)
-        architecture = str(_read(path, archive, "architecture", headers))
+    with _open_weights(path) as archive:
+        architecture = str(archive.read_text("architecture"))
+        headers = archive.headers
     if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
         raise _invalid(path, "missing or inconsistent architecture or labels")
     return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0])
@@ -142,47 +141,16 @@ def _model_name(model: str | os.PathLike, path: Path) -> str:
     return str(model) if str(model) in BUNDLED_MODELS else path.stem
 
 
-_Header = tuple[tuple[int, ...], np.dtype]
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-
-
 def _invalid(path: Path, reason: str) -> MusicnnError:
     return MusicnnError(f"{path} is not a valid musicnn_lite weights file ({reason}); "
                         "write one with `python -m musicnn_lite.convert CHECKPOINT_FOLDER OUT.npz`")
 
 
-def _open_archive(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)  # never np.load: it would also open .npy files and pickles
-    except (OSError, zipfile.BadZipFile, ValueError) as error:
-        raise _invalid(path, f"not an .npz archive: {error}") from error
+def _open_weights(path: Path) -> NpzArchive:
+    return NpzArchive(path, MAX_WEIGHTS_BYTES, lambda reason: _invalid(path, reason))
 
 
-def _array_headers(path: Path, archive: zipfile.ZipFile) -> dict[str, _Header]:
-    """name -> (shape, dtype) of each array, read from the .npy headers alone; declared sizes bounded."""
-    headers, total = {}, 0
-    for info in archive.infolist():
-        if not info.filename.endswith(".npy"):
-            raise _invalid(path, f"{info.filename!r} is not an array")
-        total += info.file_size
-        if total > MAX_WEIGHTS_BYTES:
-            raise _invalid(path, f"its arrays declare more than {MAX_WEIGHTS_BYTES // 2 ** 20} MB")
-        try:
-            with archive.open(info) as member:
-                read_header = _HEADER_READERS.get(np.lib.format.read_magic(member))
-                if read_header is None:
-                    raise ValueError("unsupported .npy version")
-                shape, fortran_order, dtype = read_header(member)
-                header_bytes = member.tell()
-        except (OSError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as error:
-            raise _invalid(path, f"unreadable header of {info.filename!r}: {error}") from error
-        if dtype.hasobject or fortran_order or header_bytes + math.prod(shape) * dtype.itemsize != info.file_size:
-            raise _invalid(path, f"{info.filename!r} is not a plain array of the size it declares")
-        headers[info.filename[:-len(".npy")]] = shape, dtype
-    return headers
-
-
-def _check_variables(path: Path, architecture: str, headers: dict[str, _Header], n_labels: int) -> None:
+def _check_variables(path: Path, architecture: str, headers: dict[str, ArrayHeader], n_labels: int) -> None:
     """The variables are those of `architecture`, float32, of the right ranks, with one logit per label."""
     expected = VARIABLES[architecture]
     names = set(headers) - {"architecture", "labels"}
@@ -201,16 +169,3 @@ def _check_variables(path: Path, architecture: str, headers: dict[str, _Header],
     if problem:
         raise MusicnnError(f"the weights in {path} do not fit the {architecture} network ({problem}); "
                            "re-convert them with `python -m musicnn_lite.convert`")
-
-
-def _read(path: Path, archive: zipfile.ZipFile, name: str, headers: dict[str, _Header]) -> np.ndarray:
-    """One array, decompressed and CRC-checked; the strings (architecture, labels) must be unicode."""
-    if name not in headers:
-        raise _invalid(path, f"no {name!r} array")
-    if name in ("architecture", "labels") and headers[name][1].kind != "U":
-        raise _invalid(path, f"{name!r} is not text")
-    try:
-        with archive.open(f"{name}.npy") as member:
-            return np.lib.format.read_array(member, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise _invalid(path, f"{name!r} is damaged: {error}") from error

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import CLIPS, run_cli
 from musicnn_lite import Tagger, get_tagger, top_tags
+
+from conftest import CLIPS, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import CLIPS
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.audio import stream_audio
 from musicnn_lite.batch import run_songs
 from musicnn_lite.spectrum import log_mel, stream_log_mel, stream_patches, to_patches
+
+from conftest import CLIPS
 
 
 @pytest.fixture(scope="module")

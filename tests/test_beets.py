@@ -18,8 +18,9 @@ import pytest
 import soundfile
 
 import musicnn_lite
-from conftest import CLIPS, golden
 from musicnn_lite import Tagger, heads
+
+from conftest import CLIPS, golden
 
 REPO = Path(__file__).resolve().parent.parent
 PART_SECONDS = 6  # the clips cut from the reference songs: two 3-s patches each

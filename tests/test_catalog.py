@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from conftest import cut_clips
 from musicnn_lite import MusicnnError, Tagger, cli
+
+from conftest import cut_clips
 
 pytest.importorskip("starlette", reason="the service needs the serve extra: pip install '.[serve]'")
 from musicnn_lite.service.catalog import Songs, read_catalog

@@ -8,10 +8,11 @@ import pytest
 import soundfile
 import soxr
 
-from conftest import CLIPS, run_cli
 from musicnn_lite import MusicnnError, cli, get_tagger
 from musicnn_lite import tagger as tagger_module
 from musicnn_lite.audio import load_audio, stream_audio
+
+from conftest import CLIPS, run_cli
 
 
 def encode(path, codec: str, waveform: np.ndarray, rate: int, sample_format: str = "fltp", **options):

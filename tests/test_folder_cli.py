@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
+from musicnn_lite import MusicnnError, Tagger, TagResult, cli
+from musicnn_lite import tagger as tagger_module
 from musicnn_lite.files import audio_files
 from musicnn_lite.labels import MTT_LABELS
-from musicnn_lite.outputs import FORMATS, open_writer
+from musicnn_lite.results import FORMATS, open_writer
 
 shared_tagger = functools.cache(Tagger)  # one network per model and batch size for every in-process run
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from musicnn_lite import MusicnnError, Tagger, heads, plots, top_tags
+from musicnn_lite import MusicnnError, Tagger, head_file, head_training, heads, plots, top_tags
 from musicnn_lite.audio import SAMPLE_RATE, load_audio
 from musicnn_lite.cli import main as tag_main
-from musicnn_lite.outputs import open_writer
+from musicnn_lite.results import open_writer
 from musicnn_lite.train import main as train_main
 
 from conftest import CLIPS
@@ -113,7 +113,7 @@ def test_cross_validation_keeps_each_song_on_one_side_of_a_fold():
     # fold that splits a song's patches could predict them (accuracy near 1); grouped, it is chance.
     rng = np.random.default_rng(0)
     songs = [(i % 2, rng.normal(0, 1, 32) + rng.normal(0, 0.01, (6, 32))) for i in range(20)]
-    assert heads._cross_validate(songs, ["a", "b"])["accuracy"] < 0.75
+    assert head_training._cross_validate(songs, ["a", "b"])["accuracy"] < 0.75
 
 
 def test_head_file_round_trip(head, tmp_path):
@@ -138,7 +138,7 @@ def _rewrite_header(path, **changes):
 def test_head_file_of_newer_format_is_refused(head, tmp_path):
     path = tmp_path / "mood.npz"
     head.save(path)
-    _rewrite_header(path, format_version=heads.FORMAT_VERSION + 1)
+    _rewrite_header(path, format_version=head_file.FORMAT_VERSION + 1)
     with pytest.raises(MusicnnError, match="newer musicnn_lite.*upgrade"):
         heads.load(path)
 

@@ -7,11 +7,12 @@ import librosa
 import numpy as np
 import pytest
 
-from conftest import CLIPS, run_cli
 from musicnn_lite import MusicnnError, TagResult, get_tagger, top_tags
-from musicnn_lite.plan import PatchPlan
 from musicnn_lite.audio import load_audio
+from musicnn_lite.plan import PatchPlan
 from musicnn_lite.spectrum import log_mel, to_patches
+
+from conftest import CLIPS, run_cli
 
 TAGS = [f"tag{i}" for i in range(5)]
 

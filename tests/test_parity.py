@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CLIPS, MODELS, golden
 from musicnn_lite import Tagger, extractor, top_tags
+
+from conftest import CLIPS, MODELS, golden
 
 TAGGRAM_TOLERANCE = 1e-5
 FEATURE_TOLERANCE = 1e-4  # relative to the reference feature's largest magnitude
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tagger(model: str, runtime: str) -> Tagger:
     return Tagger(model, runtime=runtime)
 

@@ -9,7 +9,7 @@ import pytest
 
 from musicnn_lite import MusicnnError, TagResult, cli
 from musicnn_lite.labels import MTT_LABELS
-from musicnn_lite.parquet import ParquetWriter, result_row, result_schema
+from musicnn_lite.results.parquet_file import ParquetWriter, result_row, result_schema
 
 from conftest import cut_clips
 

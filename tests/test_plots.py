@@ -16,9 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from conftest import golden
 from musicnn_lite import MusicnnError, plots
 from musicnn_lite.tagger import TagResult
+
+from conftest import golden
 
 FRAME = 256 / 16000
 GOLDEN = golden("joram", "MTT_musicnn")

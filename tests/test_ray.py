@@ -13,7 +13,7 @@ import ray
 
 import musicnn_lite.ray as musicnn_ray
 from musicnn_lite import MusicnnError, Tagger, cli
-from musicnn_lite.heads import Head
+from musicnn_lite.head_file import Head
 from musicnn_lite.labels import MTT_LABELS
 
 from conftest import cut_clips
@@ -63,7 +63,8 @@ def test_a_folder_gives_one_parquet_row_per_file_equal_to_the_single_machine_res
     assert table.schema.names == ["path", "model", "status", "error", "top_tags", "timestamps", *MTT_LABELS,
                                   "features.penultimate"]
     penultimate = table.schema.field("features.penultimate").type
-    assert pa.types.is_fixed_size_list(penultimate) and (penultimate.list_size, penultimate.value_type) == (200, pa.float32())
+    assert pa.types.is_fixed_size_list(penultimate)
+    assert (penultimate.list_size, penultimate.value_type) == (200, pa.float32())
     assert all(table.schema.field(tag).type == pa.float32() for tag in MTT_LABELS)
     assert_rows_match_single_machine(table.to_pylist(), music)
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from musicnn_lite import MusicnnError, Tagger, TagResult, cli, tagger as tagger_module
-from musicnn_lite.outputs import open_writer
 from test_folder_cli import make_clips, shared_tagger
+
+from musicnn_lite import MusicnnError, Tagger, TagResult, cli
+from musicnn_lite import tagger as tagger_module
+from musicnn_lite.results import open_writer
 
 LABELS = ["rock", "slow", "piano"]
 RESULT = TagResult(np.array([[0.1, 0.5, 0.2], [0.3, 0.1, 0.4]], np.float32), LABELS)
@@ -68,7 +69,7 @@ def test_a_damaged_record_before_the_last_stops_resume_naming_its_line(tmp_path,
 
 HOLD_WRITER = """
 import sys
-from musicnn_lite.outputs import open_writer
+from musicnn_lite.results import open_writer
 writer = open_writer(sys.argv[1], "MTT_musicnn", ["rock"])
 print("holding", flush=True)
 sys.stdin.read()

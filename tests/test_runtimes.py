@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CLIPS, MODELS
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.runtimes import OnnxRuntime, weights_digest
 from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights
+
+from conftest import CLIPS, MODELS
 
 REPO = Path(__file__).parents[1]
 
@@ -85,7 +86,7 @@ def test_an_unreadable_graph_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("model", MODELS)
 def test_committed_graphs_are_up_to_date(model):
     """Each graph records the digest of its weights file, and computes what the Keras model of
-    networks.py computes today (re-export with `python -m musicnn_lite.convert --onnx weights/*.npz`)."""
+    networks/ computes today (re-export with `python -m musicnn_lite.convert --onnx weights/*.npz`)."""
     weights = WEIGHTS_DIR / f"{model}.npz"
     assert OnnxRuntime(weights.with_suffix(".onnx")).weights_digest == weights_digest(weights)
     patches = np.random.default_rng(1).uniform(0, 3, (2, 187, 96)).astype(np.float32)
@@ -117,7 +118,7 @@ def _without_tf_log_level() -> dict:
 
 def _noise_filter_program(after: str) -> str:
     return ("import os\n"
-            "from musicnn_lite.runtimes import tensorflow_noise_filtered\n"
+            "from musicnn_lite.tensorflow_noise import tensorflow_noise_filtered\n"
             "with tensorflow_noise_filtered():\n"
             "    os.write(2, b'I0000 00:00:1.2 3 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\\n')\n"
             "    os.write(2, b'E0000 00:00:1.2 3 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\\n')\n"
@@ -159,7 +160,41 @@ def test_console_script_and_module_start_alike():
     assert '"musicnn-lite=musicnn_lite.__main__:main"' in setup
 
 
-def test_graph_input_has_the_spectrogram_mel_bands():
-    from musicnn_lite import runtimes, spectrum
+def test_threads_bound_the_threads_onnx_runtime_starts():
+    program = (
+        "import os\n"
+        "from musicnn_lite import Tagger\n"
+        "def started(**options):\n"
+        "    before = len(os.listdir('/proc/self/task'))\n"
+        "    tagger = Tagger('MTT_musicnn', **options)\n"
+        "    return len(os.listdir('/proc/self/task')) - before, tagger\n"
+        "first = started(threads=1)  # ONNX Runtime's own first start adds a thread of its own\n"
+        "one, tagger_one = started(threads=1)\n"
+        "three, tagger_three = started(threads=3)\n"
+        "print(one, three)\n")
+    done = _run_python(program)
+    assert done.returncode == 0, done.stderr
+    one, three = map(int, done.stdout.split())
+    assert (one, three) == (0, 2)  # ONNX Runtime's pool: the caller's thread and threads - 1 workers
 
-    assert runtimes.N_MELS == spectrum.N_MELS
+
+def test_threads_do_not_change_the_taggram(clips):
+    default, single = Tagger("MTT_musicnn"), Tagger("MTT_musicnn", threads=1)
+    np.testing.assert_array_equal(default.tag(clips["joram"]).taggram, single.tag(clips["joram"]).taggram)
+
+
+def test_keras_threads_are_set_once_per_process():
+    program = (
+        "import tensorflow as tf\n"
+        "from musicnn_lite import MusicnnError, Tagger\n"
+        "Tagger('MTT_vgg', runtime='keras', threads=1)\n"
+        "Tagger('MTT_vgg', runtime='keras', threads=1)\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "try:\n"
+        "    Tagger('MTT_vgg', runtime='keras', threads=2)\n"
+        "except MusicnnError as error:\n"
+        "    print(error)\n")
+    done = _run_python(program, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr
+    threads, refusal = done.stdout.splitlines()
+    assert threads == "1" and "threads=2: TensorFlow has already started in this process with 1 threads" in refusal

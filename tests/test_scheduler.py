@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from conftest import cut_clips
 from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.batch import BatchScheduler, QueueFull
+
+from conftest import cut_clips
 
 
 def blocks_of(*values: float, patches: int = 1, queued: threading.Semaphore | None = None):

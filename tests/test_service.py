@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from conftest import CLIPS, cut_clips, run_cli
 from musicnn_lite import Tagger, cli
-from musicnn_lite.line_formats import song_features
+from musicnn_lite.embeddings import song_embedding
+
+from conftest import CLIPS, cut_clips, run_cli
 from service_client import multipart, read_answer, running_server
 
 pytest.importorskip("uvicorn", reason="the service needs the serve extra: pip install '.[serve]'")
@@ -77,8 +78,8 @@ def test_a_multipart_upload_with_features_and_overlap(server, music, tagger):
     expected = tagger.tag(clip, input_overlap=1, features=["penultimate", "max_pool"])
     assert_record_is_tag(answer.body, expected)
     assert answer.body["path"] == clip.name
-    for name, values in song_features(expected).items():
-        np.testing.assert_allclose(answer.body["features"][name], values, atol=1e-5)
+    for name, values in expected.features.items():
+        np.testing.assert_allclose(answer.body["features"][name], song_embedding(values), atol=1e-5)
 
 
 def test_a_path_under_the_library_gets_the_likelihoods_of_tagger_tag(server, music, tagger):
@@ -348,7 +349,8 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(music, tagger):
 
 
 def test_importing_the_package_does_not_import_the_service():
-    code = "import sys, musicnn_lite; print(sorted({'musicnn_lite.service', 'starlette', 'uvicorn'} & set(sys.modules)))"
+    code = ("import sys, musicnn_lite\n"
+            "print(sorted({'musicnn_lite.service', 'starlette', 'uvicorn'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
 

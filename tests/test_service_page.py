@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import cut_clips
 from musicnn_lite import Tagger, cli
+
+from conftest import cut_clips
 from service_client import running_server
 
 pytest.importorskip("uvicorn", reason="the service needs the serve extra: pip install '.[serve]'")

@@ -15,9 +15,9 @@ import contextlib
 import functools
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,10 +28,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..batch import QueueFull
-from ..errors import MusicnnError
-from ..line_formats import json_floats, json_record, one_line, song_features
-from ..tagger import TagResult, TagScheduler
-from ..validators import top_n, whole_number
+from ..embeddings import song_embedding
+from ..errors import MusicnnError, one_line
+from ..results.jsonl_file import json_floats, song_record
+from ..tag_result import TagResult
+from ..tagger import TagScheduler
+from ..validators import tag_count, whole_number
 from .catalog import Catalog, Songs
 from .uploads import request_audio
 
@@ -153,12 +155,12 @@ async def tag(request: Request, service: Service) -> Response:
     scheduler = service.scheduler(options.get("model"))
     tagger = scheduler.tagger
     with _bad_option():
-        count = top_n("topN", _number(options, "topN", int, 3), len(tagger.labels))
+        count = tag_count("topN", _number(options, "topN", int, 3), len(tagger.labels))
         plan = tagger.plan(input_overlap=_number(options, "overlap", float, False),
                            features=[name.strip() for name in options.get("features", "").split(",") if name.strip()])
     with_taggram = _flag(options, "taggram")
     name, result = await _tagged(request, service, scheduler, plan, options.get("path"))
-    record = json_record(name, result, tagger.model_name, tagger.tags, count)
+    record = song_record(name, tagger.model_name, result, tagger.tags, count)
     if with_taggram:
         record["taggram"] = [json_floats(row) for row in result.taggram]  # (patches, tags), in the order of likelihoods
     return JSONResponse(record)
@@ -186,7 +188,7 @@ async def similar(request: Request, service: Service) -> Response:
         scheduler = service.models[songs.model]
         plan = scheduler.tagger.plan(features=[songs.feature])
         _, result = await _tagged(request, service, scheduler, plan, options.get("path"))
-        nearest = await run_in_threadpool(songs.similar, song_features(result)[songs.feature], count)
+        nearest = await run_in_threadpool(songs.similar, song_embedding(result.features[songs.feature]), count)
     return JSONResponse({"model": songs.model, "feature": songs.feature,
                          "songs": [{"path": path, "similarity": value} for path, value in nearest]})
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..embeddings import song_embedding
 from ..errors import MusicnnError
-from ..line_formats import song_features
-from ..tagger import TagResult
 
 EMBEDDING = "penultimate"  # the layer a catalog's embedding is taken from, when the file has it
 log = logging.getLogger("musicnn_lite.service")
@@ -122,7 +121,7 @@ def _read_parquet(path: Path):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from ..parquet import FEATURE_PREFIX, result_schema
+    from ..results.parquet_file import FEATURE_PREFIX, result_schema
 
     table = pq.read_table(path)
     table = table.filter(pc.equal(table.column("status"), "ok"))
@@ -166,12 +165,12 @@ def _read_npz(path: Path):
         for index, (song, status) in enumerate(zip(results["paths"].tolist(), results["status"].tolist())):
             if status != "ok":
                 continue
-            layers = {layer: results[key] for layer, key in keys[index].items()}
-            result = TagResult(layers.pop("taggram"), tags, layers, layers.pop("timestamps"))
             paths.append(song)
-            likelihoods.append(result.likelihoods)
-            for name, values in song_features(result).items():
-                features.setdefault(name, []).append(values)
+            for layer, key in keys[index].items():
+                if layer == "taggram":
+                    likelihoods.append(results[key].mean(axis=0))
+                elif layer != "timestamps":
+                    features.setdefault(layer, []).append(song_embedding(results[key]))
         model = str(results["model"])
     return model, paths, tags, likelihoods, features
 

@@ -8,6 +8,7 @@ connections, finishes the requests in flight, then exits.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import sys
@@ -68,16 +69,16 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run `serve ARGS` until stopped; returns the exit status."""
     args = _parse_args(argv)
-    try:
-        import uvicorn
-
-        from .app import Service, create_app
-        from .catalog import Catalog
-    except ImportError as error:
-        print(f"error: serving needs {error.name}: pip install 'musicnn_lite[serve]'", file=sys.stderr)
+    missing = [name for name in ("starlette", "uvicorn", "python_multipart") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"error: serving needs {missing[0]}: pip install 'musicnn_lite[serve]'", file=sys.stderr)
         return 2
+    import uvicorn
+
     from ..tagger import Tagger
     from ..zoo import BUNDLED_MODELS
+    from .app import Service, create_app
+    from .catalog import Catalog
 
     try:
         catalog = Catalog(args.catalog) if args.catalog else None

@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO
+from typing import BinaryIO
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
-from ..line_formats import one_line
+from ..errors import one_line
 
 
 class Audio:

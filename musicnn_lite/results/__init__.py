@@ -1,7 +1,9 @@
-"""Where tagging results go: a result file chosen by its extension, .csv, .jsonl, .npz or .parquet.
+"""Result files: one record per song, in a format chosen by the file's extension (.csv, .jsonl, .npz, .parquet).
 
-Each format survives a crash and resumes (see appender, npz_parts and parquet); one run at a time
-writes a result file (see durable). The records' format is a codec's (line_formats).
+Each format survives a crash and resumes: .csv and .jsonl through the durable appender
+(`appender`, with the codecs of `csv_file` and `jsonl_file`), .npz and .parquet through part
+files packed at the end (`parts`, `npz_file`, `parquet_file`). One run at a time writes a result
+file (`locking`); writing and its errors are `durable`'s. `printout` holds musicnn's text lines.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .appender import DurableAppender
+from .csv_file import CsvCodec
 from .durable import OutputError, sibling
-from .line_formats import CsvCodec, JsonlCodec
-from .npz_parts import NpzWriter
+from .jsonl_file import JsonlCodec
+from .npz_file import NpzWriter
 
 if TYPE_CHECKING:
-    from .errors import MusicnnError
-    from .tagger import TagResult
+    from ..errors import MusicnnError
+    from ..tag_result import TagResult
 
 FORMATS = (".csv", ".jsonl", ".npz", ".parquet")
 
@@ -47,7 +50,7 @@ def open_writer(path: str | os.PathLike, model: str, columns: list[str], top_n: 
     lists. resume: keep the records already in the file (listed in `.done`) and add to them;
     otherwise the file is started afresh. feature_widths: the channels of each feature the
     records hold, which a Parquet file's columns need before its first record (see
-    parquet.feature_widths). Raises OutputError if the file cannot be written or another run
+    parquet_file.feature_widths). Raises OutputError if the file cannot be written or another run
     is writing it.
     """
     path, columns = Path(path), list(columns)
@@ -71,7 +74,7 @@ def output_paths(path: str | os.PathLike) -> list[Path]:
 def _parquet_writer(path: Path, model: str, columns: list[str], top_n: int, resume: bool,
                     feature_widths: dict[str, int]) -> ResultWriter:
     try:
-        from .parquet import ParquetWriter
+        from .parquet_file import ParquetWriter
     except ImportError:
         raise OutputError(f"writing {path} needs pyarrow: pip install 'musicnn_lite[parquet]'") from None
     return ParquetWriter(path, model, columns, top_n, resume, feature_widths)

@@ -15,21 +15,24 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .durable import check_model, refuse_read_only
-from .errors import MusicnnError
-from .line_formats import likelihoods, one_line, song_features
-from .part_files import PackedAtClose, PartFolder
-from .spectrum import N_MELS, patch_frames
+from ..embeddings import song_embedding
+from ..errors import MusicnnError, one_line
+from ..spectrum import N_MELS, patch_frames
+from .durable import refuse_read_only
+from .parts import PackedAtClose, PartFolder
+from .resume import check_model
 
 if TYPE_CHECKING:
-    from .tagger import Tagger, TagResult
+    from ..tag_result import TagResult
+    from ..tagger import Tagger
 
 FEATURE_PREFIX = "features."
 
@@ -68,8 +71,8 @@ def result_row(path: str, result: TagResult | MusicnnError, model: str, columns:
         return {**row, "status": "error", "error": one_line(result)}
     row.update(status="ok", error=None, top_tags=result.top(top_n),
                timestamps=result.timestamps.astype(np.float32).tolist())
-    row.update(zip(columns, likelihoods(result, columns).tolist()))
-    row.update((FEATURE_PREFIX + name, values.tolist()) for name, values in song_features(result).items())
+    row.update(zip(columns, result.likelihoods_of(columns).tolist()))
+    row.update((FEATURE_PREFIX + name, song_embedding(values).tolist()) for name, values in result.features.items())
     return row
 
 
@@ -89,7 +92,7 @@ class ParquetWriter(PackedAtClose):
     A Parquet file is readable only once its footer, written last, is there, so a file being
     written cannot survive a crash. The rows are held in memory and written, every
     `rows_per_part` rows or `seconds_per_part` seconds, as one part file in a folder beside
-    the output (OUT.parquet.parts/: see part_files). `close()` packs an earlier finished file, if resumed, and the parts,
+    the output (OUT.parquet.parts/: see parts). `close()` packs an earlier finished file, if resumed, and the parts,
     in order, into OUT.parquet (one row group per part), again through a temporary file and a
     rename, then removes the folder. A run stopped by an exception writes the rows it holds as
     a part and keeps the parts; a run killed outright loses the rows not yet in a part, which a

@@ -1,7 +1,7 @@
 """The .npz result file: every song's taggram and features, staged as one part file per song, packed at the end.
 
 An .npz is a zip archive, which cannot be appended to safely. So each song's record goes to a
-folder beside it (OUT.npz.parts/, one small .npz per song: see part_files), and `close()`
+folder beside it (OUT.npz.parts/, one small .npz per song: see parts), and `close()`
 packs the parts into OUT.npz, again through a temporary file and a rename, then removes the
 folder. A run stopped by an exception
 keeps its parts; a resumed run takes them up, or adds to a finished OUT.npz.
@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .durable import check_model, refuse_read_only
-from .errors import MusicnnError
-from .line_formats import column_indices, one_line
-from .part_files import PackedAtClose, PartFolder
+from ..errors import MusicnnError, one_line
+from ..npz_archive import save_npz
+from .durable import refuse_read_only
+from .parts import PackedAtClose, PartFolder
+from .resume import check_model
 
 if TYPE_CHECKING:
-    from .tagger import TagResult
+    from ..tag_result import TagResult
 
 
 class NpzWriter(PackedAtClose):
@@ -30,8 +31,9 @@ class NpzWriter(PackedAtClose):
     Arrays in the finished file: "model" (str), "tags" (columns,), "paths" (songs,), "status"
     (songs,) "ok" or "error", "errors" (songs,) the error message or "", and for each song i
     that was tagged "i/taggram" (patches, columns), "i/timestamps" (patches,) the start of each
-    patch in seconds, plus "i/<feature>" (patches, ...) for each feature. Songs are in the order they were written. `done` maps each song already written
-    to its status; `kept_in` is the parts folder, where they are until `close()`.
+    patch in seconds, plus "i/<feature>" (patches, ...) for each feature. Songs are in the order
+    they were written. `done` maps each song already written to its status; `kept_in` is the
+    parts folder, where they are until `close()`.
     """
 
     def __init__(self, path: Path, model: str, columns: list[str], resume: bool):
@@ -44,7 +46,7 @@ class NpzWriter(PackedAtClose):
         if isinstance(result, MusicnnError):
             arrays.update(status="error", error=one_line(result))
         else:
-            arrays.update(status="ok", error="", taggram=result.taggram[:, column_indices(result, self.columns)],
+            arrays.update(status="ok", error="", taggram=result.taggram[:, result.column_indices(self.columns)],
                           timestamps=result.timestamps,
                           **{f"feature/{feature}": values for feature, values in result.features.items()})
         self._write_part(arrays)
@@ -62,7 +64,7 @@ class NpzWriter(PackedAtClose):
                 self._import_songs(finished)
 
     def _write_part(self, arrays: dict) -> None:
-        self._staged.add(lambda file: np.savez(file, **arrays))
+        self._staged.add(lambda path: save_npz(path, arrays))
         self.done[arrays["path"]] = arrays["status"]
 
     def _pack(self, temporary: Path) -> None:

@@ -4,22 +4,56 @@ Each record is written whole and made durable (fsync) before the next song's, so
 leaves whole records plus at most one record cut short at the end. Reopened with
 `resume=True`, the appender cuts that last record off and lists the songs already written in
 `done`; any other record it cannot read stops it with an error naming the line, and the file
-is left as it was. The format of the records is a codec's (see line_formats).
+is left as it was. The format of the records is a codec's (csv_file, jsonl_file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from .durable import OutputLock, check_model, refuse_read_only, write_failure
-from .errors import MusicnnError
-from .line_formats import LineCodec, UnreadableRecord
+from ..errors import MusicnnError
+from .durable import refuse_read_only, write_failure
+from .locking import OutputLock
+from .resume import check_model
 
 if TYPE_CHECKING:
-    from .tagger import TagResult
+    from ..tag_result import TagResult
+
+
+class StoredRecord(NamedTuple):
+    """What resuming needs to know of a record: whose it is, which model wrote it, "ok" or "error"."""
+
+    path: str
+    model: str
+    status: str
+
+
+class UnreadableRecord(Exception):
+    """A whole record (not one cut short at the end of the file) that is not this format's."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(f"line {line} {reason}")
+
+
+class LineCodec(Protocol):
+    """One result format written as text, one record after another."""
+
+    def header(self) -> str:
+        """What a new file begins with ("" for none)."""
+
+    def encode(self, name: str, result: TagResult | MusicnnError) -> str:
+        """The record of song `name`, ending in a newline."""
+
+    def decode(self, data: bytes) -> Iterator[tuple[int, StoredRecord | None]]:
+        """(byte offset where it ends, its record, None for the header) of each whole record in `data`.
+
+        Stops before a last record cut short by a crash; raises UnreadableRecord for any other
+        record it cannot read.
+        """
 
 
 class DurableAppender:
@@ -84,10 +118,11 @@ class DurableAppender:
         """Fill `done` from the whole records in `data`; the number of bytes they span."""
         keep = 0
         try:
-            for keep, song in self._codec.decode(data):
-                if song is not None:
-                    check_model(self.path, song.model, self._model)
-                    self.done[song.path] = song.status
+            for end, record in self._codec.decode(data):
+                keep = end
+                if record is not None:
+                    check_model(self.path, record.model, self._model)
+                    self.done[record.path] = record.status
         except UnreadableRecord as error:
             raise MusicnnError(f"{self.path} cannot be resumed: {error}; it was not written by musicnn_lite with "
                                f"model {self._model}, or was changed since (only a last record cut short by a "

@@ -10,12 +10,12 @@ removed.
 
 from __future__ import annotations
 
-import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
 
-from .durable import OutputLock, fsync_path, sibling, write_failure
+from .durable import sibling, write_atomically, write_failure
+from .locking import OutputLock
 
 
 class PartFolder:
@@ -37,32 +37,23 @@ class PartFolder:
             leftover.unlink()
         self.parts = sorted(self.path.glob(f"*{extension}"))  # named by their write order
 
-    def add(self, write: Callable[[BinaryIO], None]) -> None:
-        """Write the next part: `write` fills the open file, which is then made durable and renamed into place."""
+    def add(self, write: Callable[[Path], None]) -> None:
+        """Write the next part: `write` fills a temporary file, which is made durable and renamed into place."""
         number = int(self.parts[-1].stem) + 1 if self.parts else 0
         part = self.path / f"{number:08d}{self._extension}"
-        temporary = part.with_suffix(".tmp")
         try:
-            with open(temporary, "wb") as file:
-                write(file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, part)
+            write_atomically(part, write, part.with_suffix(".tmp"))
         except OSError as error:
-            temporary.unlink(missing_ok=True)
             raise write_failure(self.path, error) from None
         self.parts.append(part)
 
     def pack(self, write: Callable[[Path], None]) -> None:
-        """Write the result file: `write` fills a temporary file, made durable and renamed into place; remove the parts."""
-        temporary = sibling(self.output, ".tmp")
+        """Write the result file (`write` fills a temporary file, made durable and renamed into place), then
+        remove the parts."""
         try:
-            write(temporary)
-            fsync_path(temporary)
-            os.replace(temporary, self.output)
+            write_atomically(self.output, write)
             shutil.rmtree(self.path)
         except OSError as error:
-            temporary.unlink(missing_ok=True)
             raise write_failure(self.output, error) from None
 
 

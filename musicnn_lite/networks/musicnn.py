@@ -1,46 +1,29 @@
-"""The musicnn and VGG networks as Keras 3 functional models (keras.layers / keras.ops only).
+"""musicnn 0.1.0's musicnn network as a Keras 3 functional model (keras.layers / keras.ops only).
 
-Both are inference ports of musicnn's models.py: every convolution is followed by
-ReLU and then batch normalisation (epsilon 1e-3, moving statistics). Layer sizes
-come from the weight shapes, so wider variants such as MSD_musicnn_big build too.
-Each model maps a batch of log-mel patches (batch, frames, 96) to a dict of named
-outputs: "taggram" (batch, tags) and every intermediate feature.
+An inference port of musicnn's models.py: every convolution is followed by ReLU and then
+batch normalisation (epsilon 1e-3, moving statistics). Layer sizes come from the weight
+shapes, so wider variants such as MSD_musicnn_big build too. The model maps log-mel patches
+(batch, frames, 96), any number of frames, to "taggram" (batch, tags) and every intermediate
+feature by name.
 """
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from .runtimes import GRAPH_INPUT, N_MELS
-
-VGG_FRAMES = 187  # the VGG back-end flattens a fixed-size map: 3-s patches only
+from ..spectrum import N_MELS
+from ..zoo import GRAPH_INPUT
+from .layers import batch_norm, float32_outputs, load_weights
 
 _TIMBRAL_WIDTHS = (38, 67)      # int(0.4 * 96), int(0.7 * 96) mel bands
 _TEMPORAL_LENGTHS = (128, 64, 32)  # frames
-_VGG_POOLS = ((4, 1), (2, 2), (2, 2), (2, 2), (4, 4))
-_VGG_STRIDES = ((2, 2), (2, 2), (2, 2), (2, 2), (4, 4))
 
 
-def build_model(architecture: str, weights: dict[str, np.ndarray], precision: str = "float32") -> keras.Model:
-    """A Keras model for `architecture` ('musicnn' or 'vgg') with `weights` loaded.
-
-    precision "bfloat16" runs the convolutions and dense layers under Keras'
-    "mixed_bfloat16" policy (bfloat16 inputs and products, float32 weights): faster on
-    CPUs with AMX or AVX512-BF16, approximate. Batch norm, pooling and every output stay float32.
-    """
-    build = {"musicnn": _musicnn, "vgg": _vgg}[architecture]
-    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-    model = build(lambda name: weights[f"{name}/kernel"].shape, policy)
-    if architecture == "musicnn":
-        weights = _front_end_for_inference(weights)
-    for layer in model.layers:
-        if layer.weights:
-            layer.set_weights([weights[f"{layer.name}/{variable.name}"] for variable in layer.weights])
+def build(weights: dict[str, np.ndarray], policy: str) -> keras.Model:
+    """The musicnn network with `weights` loaded; `policy` is the Keras dtype policy of its convolutions."""
+    model = _musicnn(lambda name: weights[f"{name}/kernel"].shape, policy)
+    load_weights(model, _front_end_for_inference(weights))
     return model
-
-
-def _batch_norm(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(epsilon=1e-3, name=name)
 
 
 class FrequencyMaxReluBatchNorm(layers.Layer):
@@ -96,7 +79,7 @@ def _front_end_for_inference(weights: dict[str, np.ndarray]) -> dict[str, np.nda
 
 def _musicnn(kernel_shape, policy: str) -> keras.Model:
     spectrogram = keras.Input((None, N_MELS), name=GRAPH_INPUT)
-    x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
+    x = batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
 
     # Front-end: timbral (7 x bands) and temporal (frames x 1) filters, each max-pooled over frequency.
     x_padded = layers.ZeroPadding2D(((3, 3), (0, 0)))(x)
@@ -113,7 +96,7 @@ def _musicnn(kernel_shape, policy: str) -> keras.Model:
         filters = kernel_shape(f"midend_{i}_conv")[-1]
         h = layers.Conv1D(filters, 7, padding="same", activation="relu", name=f"midend_{i}_conv",
                           dtype=policy)(midend[-1])
-        h = _batch_norm(f"midend_{i}_bn")(h)
+        h = batch_norm(f"midend_{i}_bn")(h)
         midend.append(h if i == 1 else layers.Add()([h, midend[-1]]))
     dense_features = ops.concatenate(midend, axis=-1)
 
@@ -121,9 +104,9 @@ def _musicnn(kernel_shape, policy: str) -> keras.Model:
     max_pool = ops.max(dense_features, axis=1)
     mean_pool = ops.mean(dense_features, axis=1)
     pooled = layers.Flatten()(ops.stack([max_pool, mean_pool], axis=-1))
-    pooled = _batch_norm("pool_bn")(pooled)
+    pooled = batch_norm("pool_bn")(pooled)
     units = kernel_shape("penultimate_dense")[-1]
-    penultimate = _batch_norm("penultimate_bn")(
+    penultimate = batch_norm("penultimate_bn")(
         layers.Dense(units, activation="relu", name="penultimate_dense", dtype=policy)(pooled))
     logits = layers.Dense(kernel_shape("logits")[-1], name="logits", dtype=policy)(penultimate)
 
@@ -134,23 +117,4 @@ def _musicnn(kernel_shape, policy: str) -> keras.Model:
         "cnn1": midend[1], "cnn2": midend[2], "cnn3": midend[3],
         "mean_pool": mean_pool, "max_pool": max_pool, "penultimate": penultimate,
     }
-    return keras.Model(spectrogram, _float32(outputs), name="musicnn")
-
-
-def _vgg(kernel_shape, policy: str) -> keras.Model:
-    spectrogram = keras.Input((VGG_FRAMES, N_MELS), name=GRAPH_INPUT)
-    x = _batch_norm("input_bn")(ops.expand_dims(spectrogram, -1))
-    outputs = {}
-    for i, (pool, stride) in enumerate(zip(_VGG_POOLS, _VGG_STRIDES), start=1):
-        x = layers.Conv2D(kernel_shape(f"conv{i}")[-1], 3, padding="same", activation="relu", name=f"conv{i}",
-                          dtype=policy)(x)
-        x = _batch_norm(f"bn{i}")(x)
-        x = layers.MaxPooling2D(pool, stride)(x)
-        outputs[f"pool{i}"] = x
-    logits = layers.Dense(kernel_shape("logits")[-1], name="logits", dtype=policy)(layers.Flatten()(x))
-    outputs["pool5"] = ops.squeeze(x, axis=2)  # (batch, 2, 1, filters) -> (batch, 2, filters), as musicnn
-    return keras.Model(spectrogram, _float32({"taggram": ops.sigmoid(logits), **outputs}), name="vgg")
-
-
-def _float32(outputs: dict) -> dict:
-    return {name: ops.cast(tensor, "float32") for name, tensor in outputs.items()}
+    return keras.Model(spectrogram, float32_outputs(outputs), name="musicnn")
