@@ -287,9 +287,21 @@ def test_the_page_and_its_files_are_served_by_the_app(server):
 
 @pytest.fixture(scope="module")
 def guarded(music):
-    """A server with a token (from MUSICNN_TOKEN), no library, and room for one song at a time."""
-    with running_server(["--queue-size", "1"], music["root"], env={"MUSICNN_TOKEN": "s3cret"}) as server:
+    """A server with a token (from MUSICNN_TOKEN), no library, room for one song at a time per model, and
+    MSD_musicnn as the default model, the catalog's MTT_musicnn loaded beside it."""
+    args = ["--queue-size", "1", "--model", "MSD_musicnn", "--catalog", str(music["catalog"])]
+    with running_server(args, music["root"], env={"MUSICNN_TOKEN": "s3cret"}) as server:
         yield server
+
+
+def test_the_first_model_is_the_default_and_the_catalogs_model_is_loaded_too(guarded, music):
+    models = guarded.call("GET", "/v1/models").body["models"]
+    assert [(model["name"], model["default"]) for model in models] == [("MSD_musicnn", True), ("MTT_musicnn", False)]
+    clip = music["clips"][0]
+    assert guarded.tag(clip).body["likelihoods"].keys() == set(Tagger("MSD_musicnn").tags)
+    assert guarded.tag(clip, model="MTT_musicnn").body["likelihoods"].keys() == set(Tagger("MTT_musicnn").tags)
+    nearest = guarded.call("POST", "/v1/similar", clip.read_bytes(), n=1).body  # tagged with the catalog's model
+    assert nearest["model"] == "MTT_musicnn" and nearest["songs"][0]["similarity"] == pytest.approx(1, abs=1e-5)
 
 
 def test_every_api_call_needs_the_token(guarded, music):
@@ -308,9 +320,8 @@ def test_every_api_call_needs_the_token(guarded, music):
     connection.close()
 
 
-def test_path_needs_a_library_and_similar_a_catalog(guarded):
+def test_path_needs_a_library(guarded):
     assert "no --library folder" in guarded.call("POST", "/v1/tag", path="a.mp3").error
-    assert guarded.call("GET", "/v1/similar", path="a.mp3").status == 404
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_the_rest_are_tagged(guarded, tagger):
@@ -330,6 +341,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(music, tagger):
     clip = CLIPS["muddy"]
     data = clip.read_bytes()
     with running_server([], music["root"]) as server:
+        assert "this server has no catalog" in server.call("GET", "/v1/similar", path="a.mp3").error
         connection = server.connection()
         connection.putrequest("POST", "/v1/tag")
         connection.putheader("Content-Length", str(len(data)))

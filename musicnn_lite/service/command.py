@@ -8,6 +8,7 @@ connections, finishes the requests in flight, then exits.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import ipaddress
 import os
@@ -53,6 +54,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--queue-size", type=count_option, default=64, metavar="N",
                         help="songs a model takes in at once, decoding or waiting for the network; more get "
                              "503 with Retry-After (default: 64)")
+    parser.add_argument("--threads", type=count_option, metavar="N",
+                        help="most CPU threads each model's network computes on (default: one per core)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto", help="as for tagging (default: auto)")
     args = parser.parse_args(argv)
     if not 0 < args.max_upload < float("inf"):
@@ -80,24 +83,25 @@ def main(argv: list[str]) -> int:
     from .app import Service, create_app
     from .catalog import Catalog
 
+    build = functools.partial(Tagger, batch_size=args.batch_size, runtime=args.runtime, threads=args.threads)
     try:
         catalog = Catalog(args.catalog) if args.catalog else None
-        models = {}
+        taggers = {}
         for name in args.model or ["MTT_musicnn"]:
-            tagger = Tagger(name, batch_size=args.batch_size, runtime=args.runtime)
-            models.setdefault(tagger.model_name, tagger.scheduler(args.jobs, args.queue_size))
+            tagger = build(name)
+            taggers.setdefault(tagger.model_name, tagger)
         if catalog is not None:
             songs = catalog.songs()
-            if songs.model not in models:  # POST /v1/similar tags uploads with the catalog's model
+            if songs.model not in taggers:  # POST /v1/similar tags uploads with the catalog's model
                 if songs.model not in BUNDLED_MODELS:
                     raise MusicnnError(f"the catalog {args.catalog} holds results of {songs.model}: load its "
                                        "weights file with --model FILE")
-                models[songs.model] = Tagger(songs.model, batch_size=args.batch_size,
-                                             runtime=args.runtime).scheduler(args.jobs, args.queue_size)
-            models[songs.model].tagger.plan(features=[songs.feature])
+                taggers[songs.model] = build(songs.model)
+            taggers[songs.model].plan(features=[songs.feature])
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    models = {name: tagger.scheduler(args.jobs, args.queue_size) for name, tagger in taggers.items()}
     service = Service(models, args.library, catalog, args.token, int(args.max_upload * 1e6))
     if args.token is None and not _loopback(args.host):
         print(f"warning: serving on {args.host} without --token: anyone who can reach port {args.port} can use it",
