@@ -12,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import soundfile
+import soxr
 
 from musicnn_lite import Tagger, cli
 from musicnn_lite.embeddings import song_embedding
 
-from conftest import CLIPS, cut_clips, run_cli
+from conftest import CLIPS, cut_clips, encode, run_cli
 from service_client import multipart, read_answer, running_server
 
 pytest.importorskip("uvicorn", reason="the service needs the serve extra: pip install '.[serve]'")
@@ -80,6 +82,15 @@ def test_a_multipart_upload_with_features_and_overlap(server, music, tagger):
     assert answer.body["path"] == clip.name
     for name, values in expected.features.items():
         np.testing.assert_allclose(answer.body["features"][name], song_embedding(values), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, codec, rate", [("song.m4a", "aac", 44100), ("song.opus", "libopus", 48000)])
+def test_uploads_that_ffmpeg_decodes_get_the_likelihoods_of_tagger_tag(server, tagger, tmp_path, name, codec, rate):
+    waveform, native = soundfile.read(CLIPS["vibe_ace"], frames=44100 * 7, dtype="float32")
+    song = encode(tmp_path / name, codec, soxr.resample(waveform, native, rate).T.copy(), rate)
+    answer = server.tag(song)  # read from the upload's file object, as PyAV reads it
+    assert answer.status == 200, answer.error
+    assert_record_is_tag(answer.body, tagger.tag(song))
 
 
 def test_a_path_under_the_library_gets_the_likelihoods_of_tagger_tag(server, music, tagger):
