@@ -1,9 +1,10 @@
 """The audio a request asks to tag: its body streamed to a temporary file, or a file under --library.
 
 An upload is the raw request body, or the multipart field named `file`. It is counted while it
-arrives and refused (413) as soon as it passes the server's limit; it goes to an anonymous
+arrives and refused (413) as soon as it passes the server's limit. A raw body goes to an anonymous
 temporary file, which has no name on disk, so it is gone when closed or when the process ends,
-however it ends. Nothing else is written.
+however it ends; a multipart field goes where Starlette spools it, memory up to 1 MB and then such
+a file. Nothing else is written. The file stays open until the scheduler is done with the song.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Audio:
         self._song = song
 
     def release(self) -> None:
+        """Close the upload, now or once the scheduler is done with it."""
         if isinstance(self.source, str):
             return
         if self._song is None:
