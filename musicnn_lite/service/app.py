@@ -4,8 +4,9 @@ The routes check a request, call the library and turn its errors into status cod
 no tagging logic of their own. Every song goes through its model's one TagScheduler, so the
 patches of concurrent requests share network batches. Errors are JSON {"error": "..."}
 carrying the library's one-line message: 400 a bad option, 401 a missing or wrong token,
-403 a path out of the library, 404 nothing there, 413 too large, 422 unreadable audio,
-503 a full queue (with Retry-After), 500 a bug (its traceback goes to the server's log only).
+403 a path out of the library, 404 nothing there, 409 a catalog of an unloaded model, 413 too
+large, 422 unreadable audio, 503 a full queue (with Retry-After), 500 a bug (its traceback goes
+to the server's log only).
 """
 
 from __future__ import annotations
