@@ -82,12 +82,15 @@ def _mel_projection(power: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _mel_bands() -> tuple[np.ndarray, np.ndarray]:
-    """The mel filterbank as bands: bins (96, width), the FFT bins each filter spans, and their
-    weights (96, width), zero where a shorter filter's run ends."""
-    basis = _mel_basis()
+    return mel_bands(_mel_basis())
+
+
+def mel_bands(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mel filterbank (mels, FFT bins) as bands: bins (mels, width), the run of FFT bins each
+    filter spans, and their weights (mels, width), zero where a shorter filter's run ends."""
     spans = [np.flatnonzero(row) for row in basis]
-    width = max(len(span) for span in spans)
-    starts = np.minimum([span[0] for span in spans], basis.shape[1] - width)
+    width = max(1, *(len(span) for span in spans))
+    starts = np.minimum([span[0] if len(span) else 0 for span in spans], basis.shape[1] - width)
     bins = starts[:, np.newaxis] + np.arange(width)
     return bins, np.take_along_axis(basis, bins, axis=1)
 

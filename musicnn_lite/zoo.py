@@ -1,7 +1,7 @@
 """The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,9 @@ GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end'
 FEATURES = {
     "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
     "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
+    "fcn": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
+    "crnn": ("pool1", "pool2", "pool3", "pool4", "gru1", "gru2", "penultimate"),
+    "musicnn_2020": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "max_pool", "mean_pool", "penultimate"),
 }
 
 _BATCH_NORM = {variable: 1 for variable in ("gamma", "beta", "moving_mean", "moving_variance")}
@@ -51,6 +54,32 @@ VARIABLES = {
         **_layers(*(f"conv{i}" for i in range(1, 6)), kernel_rank=4),
         **_layers("logits", kernel_rank=2),
     },
+    "fcn": {
+        **_layers("input_bn", *(f"block{i}_bn" for i in range(1, 6))),
+        **_layers(*(f"block{i}_conv" for i in range(1, 6)), kernel_rank=4),
+        **_layers("logits", kernel_rank=2),
+    },
+    "crnn": {
+        **_layers("input_bn", *(f"block{i}_bn" for i in range(1, 5))),
+        **_layers(*(f"block{i}_conv" for i in range(1, 5)), kernel_rank=4),
+        **{f"gru{i}/{variable}": 2 for i in (1, 2) for variable in ("kernel", "recurrent_kernel", "bias")},
+        **_layers("logits", kernel_rank=2),
+    },
+    "musicnn_2020": {
+        **_layers("input_bn", "timbral_67_bn", "timbral_38_bn", "temporal_129_bn", "temporal_65_bn",
+                  "temporal_33_bn", "midend_1_bn", "midend_2_bn", "midend_3_bn", "penultimate_bn"),
+        **_layers("timbral_67_conv", "timbral_38_conv", kernel_rank=4),
+        **_layers("temporal_129_conv", "temporal_65_conv", "temporal_33_conv", "midend_1_conv", "midend_2_conv",
+                  "midend_3_conv", kernel_rank=3),
+        **_layers("penultimate_dense", "logits", kernel_rank=2),
+    },
+}
+# The front-end a weights file declares beside the variables, by architecture: its kind (the text array
+# "front_end") and its parameters ("front_end/<name>" -> number of axes; 0-d ones are int64, others
+# float32). See db_mel. musicnn 0.1.0's models declare none: theirs is spectrum's log-mel.
+FRONT_ENDS = {architecture: "db_mel" for architecture in ("fcn", "crnn", "musicnn_2020")}
+FRONT_END_PARAMETERS = {
+    "db_mel": {"sample_rate": 0, "n_fft": 0, "hop_length": 0, "chunk_samples": 0, "mel_filterbank": 2},
 }
 # Most bytes a weights file may hold once decompressed: MSD_musicnn_big, the largest musicnn model, needs
 # about 25 MB; the bound stops a small file that declares huge arrays before anything is allocated.
@@ -68,9 +97,10 @@ class ModelWeights:
     """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts."""
 
     name: str
-    architecture: str  # "musicnn" or "vgg"
+    architecture: str  # a key of VARIABLES: "musicnn", "vgg", "fcn", "crnn" or "musicnn_2020"
     labels: tuple[str, ...]
     arrays: dict[str, np.ndarray]
+    front_end: dict[str, np.ndarray] = field(default_factory=dict)  # FRONT_END_PARAMETERS' names -> values
 
 
 _MODEL_CHOICES = (f"use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights file written by "
@@ -110,11 +140,12 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
         architecture = str(architecture)
         _check_variables(path, architecture, archive.headers, len(labels))
         arrays = {name: archive.read(name) for name in VARIABLES[architecture]}
-    bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
+        front_end = _read_front_end(path, architecture, archive)
+    bad = next((name for name, array in {**arrays, **front_end}.items() if not np.isfinite(array).all()), None)
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
-    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays)
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays, front_end)
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,7 @@ class ModelInfo:
     """What a model is, read from its weights file's headers without loading any weights."""
 
     name: str
-    architecture: str  # "musicnn" or "vgg"
+    architecture: str  # a key of VARIABLES
     n_labels: int
 
 
@@ -143,17 +174,37 @@ def _model_name(model: str | os.PathLike, path: Path) -> str:
 
 def _invalid(path: Path, reason: str) -> MusicnnError:
     return MusicnnError(f"{path} is not a valid musicnn_lite weights file ({reason}); "
-                        "write one with `python -m musicnn_lite.convert CHECKPOINT_FOLDER OUT.npz`")
+                        "write one with `python -m musicnn_lite.convert CHECKPOINT OUT.npz`")
 
 
 def _open_weights(path: Path) -> NpzArchive:
     return NpzArchive(path, MAX_WEIGHTS_BYTES, lambda reason: _invalid(path, reason))
 
 
+def _read_front_end(path: Path, architecture: str, archive: NpzArchive) -> dict[str, np.ndarray]:
+    """The front-end parameters the file declares: those of its architecture's front-end, and no others."""
+    kind = FRONT_ENDS.get(architecture)
+    declared = str(archive.read_text("front_end")) if "front_end" in archive.headers else None
+    if declared != kind:
+        raise _invalid(path, f"a {architecture} model declares " + (f"the {kind!r} front-end" if kind else "none")
+                       + (f", not {declared!r}" if declared else ""))
+    expected = FRONT_END_PARAMETERS.get(kind, {})
+    found = {name.removeprefix("front_end/") for name in archive.headers if name.startswith("front_end/")}
+    if found != set(expected):
+        missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
+        raise _invalid(path, f"front_end/{missing[0]} is missing" if missing else f"unexpected front_end/{extra[0]}")
+    for name, rank in expected.items():
+        shape, dtype = archive.headers[f"front_end/{name}"]
+        wanted = np.dtype(np.int64 if rank == 0 else np.float32)
+        if len(shape) != rank or dtype != wanted:
+            raise _invalid(path, f"front_end/{name} is {dtype} of shape {shape}, not a {rank}-D {wanted} array")
+    return {name: archive.read(f"front_end/{name}") for name in expected}
+
+
 def _check_variables(path: Path, architecture: str, headers: dict[str, ArrayHeader], n_labels: int) -> None:
     """The variables are those of `architecture`, float32, of the right ranks, with one logit per label."""
     expected = VARIABLES[architecture]
-    names = set(headers) - {"architecture", "labels"}
+    names = {name for name in headers if name.partition("/")[0] != "front_end"} - {"architecture", "labels"}
     problem = None
     if names != set(expected):
         missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
