@@ -10,12 +10,13 @@ import functools
 import numpy as np
 import pytest
 
-from conftest import SURVEY_CLIPS, SURVEY_MODELS, golden
 from musicnn_lite import MusicnnError
 from musicnn_lite.audio import load_audio
 from musicnn_lite.db_mel import DbMelFrontEnd
 from musicnn_lite.runtimes import open_runtime
 from musicnn_lite.zoo import WEIGHTS_DIR, load_weights
+
+from conftest import SURVEY_CLIPS, SURVEY_MODELS, golden
 
 # The reference's float32 FFT leaves noise in bins 100 dB and more below their frame's peak, which
 # no other front-end reproduces: the exact (float64) one here moves joram's last 3-s chunk under
