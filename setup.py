@@ -20,7 +20,7 @@ setup(
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"]},
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "LICENSE-survey", "README.md"]},
     install_requires=[
         "onnxruntime>=1.17",
         "tensorflow>=2.16",  # the reference runtime, the exporter and the way to GPUs through Keras
@@ -39,6 +39,9 @@ setup(
         "ray": ["ray[data]>=2.40", "pyarrow>=14"],
         "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
         "beets": ["beets>=2.14"],
+        # torch: reading the survey's .pth checkpoints in the converter (never to tag; not in "test": CI's
+        # tests write and read a .pth only where torch is installed).
+        "torch": ["torch>=2.0"],
         # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
         # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
         # ruff: the style checks (ruff.toml), run by tests/test_layout.py.
