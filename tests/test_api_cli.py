@@ -9,7 +9,7 @@ import numpy as np
 
 from musicnn_lite import Tagger, get_tagger, top_tags
 
-from conftest import CLIPS, run_cli
+from conftest import CLIPS, MODELS, SURVEY_MODELS, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_built_wheel_carries_the_weights(tmp_path):
                     "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path)
     wheel, = tmp_path.glob("musicnn_lite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for model in ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"):
-        assert f"musicnn_lite/weights/{model}.npz" in names
-    assert "musicnn_lite/weights/LICENSE" in names
+    for model in (*MODELS, *SURVEY_MODELS):
+        assert {f"musicnn_lite/weights/{model}.npz", f"musicnn_lite/weights/{model}.onnx"} <= set(names)
+    assert {"musicnn_lite/weights/LICENSE", "musicnn_lite/weights/LICENSE-survey"} <= set(names)
     assert "musicnn_lite/weights/log_mel.npz" in names
