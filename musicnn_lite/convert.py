@@ -8,9 +8,10 @@ CHECKPOINT is a musicnn TF1 checkpoint folder, holding `.index` and `.data-00000
 (Won et al. 2020): its `best_model.pth` (read through PyTorch, which must then be installed)
 or the same state dict saved as an .npz of arrays (see survey_checkpoints). The output holds
 the inference variables only, keyed `<layer>/<variable>` with the layer names of
-`musicnn_lite.networks`, the architecture name, the tag vocabulary and, for the survey's
-models, their front-end (see db_mel). Layer sizes are not stored: they are read back from the
-variable shapes, so wider models (MSD_musicnn_big, the survey's MSD musicnn) convert too.
+`musicnn_lite.networks`, the architecture name, the tag vocabulary and the front-end
+declaration (see front_end; for the survey's models with the mel filterbank of their checkpoint).
+Layer sizes are not stored: they are read back from the variable shapes, so wider models
+(MSD_musicnn_big, the survey's MSD musicnn) convert too.
 Beside it goes OUTPUT.onnx, the Keras model exported for ONNX Runtime (the default
 runtime), with the taggram and every feature as named outputs; the bundled graphs in
 weights/ are regenerated with `python -m musicnn_lite.convert --onnx weights/*.npz`.
@@ -30,6 +31,7 @@ import numpy as np
 
 from . import survey_checkpoints
 from .errors import MusicnnError
+from .front_end import DECLARATION, musicnn_front_end
 from .labels import LABELS_BY_DATASET
 
 _BN = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -140,19 +142,20 @@ def _musicnn_arrays(folder: Path, dataset: str | None) -> dict[str, np.ndarray]:
     n_outputs = arrays["logits/bias"].shape[0]
     if n_outputs != len(labels):
         raise MusicnnError(f"{folder} has {n_outputs} outputs but its vocabulary has {len(labels)} tags")
-    return {"architecture": np.array(architecture), "labels": np.array(labels), **arrays}
+    front_end = musicnn_front_end(any_length=architecture == "musicnn")
+    return {"architecture": np.array(architecture), "labels": np.array(labels),
+            DECLARATION: np.array(front_end.declaration()), **arrays}
 
 
 def export_onnx(weights_file: str | Path) -> Path:
     """Write the ONNX graph of a weights file beside it (same name, .onnx) and return its path.
 
     The graph is the Keras model of `musicnn_lite.networks` exported through tf2onnx: input
-    "spectrogram" (batch, frames, 96), with any number of frames for musicnn models (VGG
-    models: 187), outputs "taggram" and every feature by name. Its metadata records the
+    "spectrogram" (batch, frames, mel bands), any number of frames where the model's front-end takes
+    any patch length (musicnn models; VGG: 187), outputs "taggram" and every feature by name. Its metadata records the
     sha256 of the weights file, which the ONNX runtime checks before it uses the graph.
     """
     from . import runtimes, zoo
-    from .spectrum import N_MELS
     from .tensorflow_noise import tensorflow_noise_filtered
 
     weights_file = Path(weights_file)
@@ -167,13 +170,14 @@ def export_onnx(weights_file: str | Path) -> Path:
 
         network = networks.build_model(weights.architecture, weights.arrays)
         exportable = keras.Model(network.input, [network.output[name] for name in names])
-        frames = network.input.shape[1]  # None where the network takes any number of frames
+        front_end = weights.front_end
+        frames = None if front_end.any_length else front_end.frames(front_end.patch_length(None))
         exported = Path(scratch) / "graph.onnx"
         # tf2onnx reports its progress on stdout; Keras' numpy-2 patch of it warns about np.object
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            exportable.export(str(exported), format="onnx", verbose=False,
-                              input_signature=[keras.InputSpec(shape=(None, frames, N_MELS), dtype="float32")])
+            signature = [keras.InputSpec(shape=(None, frames, front_end.n_mels), dtype="float32")]
+            exportable.export(str(exported), format="onnx", verbose=False, input_signature=signature)
         graph = onnx.load(str(exported))
         _name_graph_ports(graph.graph, zoo.GRAPH_INPUT, names)
         graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=runtimes.weights_digest(weights_file))

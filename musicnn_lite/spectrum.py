@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .bundled import WEIGHTS_DIR
 from .errors import MusicnnError
 from .validators import positive_seconds
-from .zoo import WEIGHTS_DIR
 
 N_FFT = 512
 HOP_LENGTH = 256
@@ -139,22 +139,23 @@ def to_patches(spectrogram: np.ndarray, n_frames: int, step: int) -> np.ndarray:
     return np.concatenate(list(stream_patches([spectrogram], n_frames, step)))
 
 
-def stream_patches(spectra: Iterable[np.ndarray], n_frames: int, step: int) -> Iterator[np.ndarray]:
-    """Patches of `n_frames` frames starting every `step` frames, from consecutive spectrogram blocks.
+def stream_patches(blocks: Iterable[np.ndarray], n_frames: int, step: int) -> Iterator[np.ndarray]:
+    """Patches of `n_frames` rows starting every `step` rows, from consecutive blocks along axis 0.
 
-    Yields arrays of shape (patches, n_frames, 96). As in musicnn, the tail shorter than
-    a patch is dropped. A spectrogram shorter than one patch is repeat-padded to one
-    patch, as the models saw in training.
+    The rows are spectrogram frames (blocks (frames, 96) -> patches (patches, n_frames, 96)) or
+    waveform samples (blocks (samples,) -> chunks (chunks, n_frames)). As in musicnn, the tail
+    shorter than a patch is dropped. Input shorter than one patch is repeated from its start
+    to one patch (as numpy.resize does), as the models saw in training.
     """
-    pending = np.zeros((0, N_MELS), np.float32)
-    next_start = 0  # index in `pending` of the next patch's first frame
+    pending = None
+    next_start = 0  # index in `pending` of the next patch's first row
     any_patch = False
-    for block in spectra:
-        pending = np.concatenate([pending, block])
+    for block in blocks:
+        pending = block if pending is None else np.concatenate([pending, block])
         if len(pending) >= next_start + n_frames:
             count = (len(pending) - next_start - n_frames) // step + 1
             windows = np.lib.stride_tricks.sliding_window_view(pending[next_start:], n_frames, axis=0)
-            yield np.ascontiguousarray(windows[:count * step:step].transpose(0, 2, 1))
+            yield np.ascontiguousarray(np.moveaxis(windows[:count * step:step], -1, 1))
             next_start += count * step
             any_patch = True
         done = min(next_start, len(pending))

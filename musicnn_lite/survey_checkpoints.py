@@ -4,20 +4,21 @@ A checkpoint is a PyTorch state dict: the published `best_model.pth` (read throu
 is installed, `weights_only=True`, so nothing is unpickled but tensors), or the same dict saved as
 an .npz of arrays under the same keys. `survey_weights` renames its variables to the layer names
 of `musicnn_lite.networks` (fcn, crnn, musicnn_2020) in Keras' layouts, and takes the front-end
-the model was trained with: its stored mel filterbank (`spec.mel_scale.fb`) and chunk length.
+the model was trained with (front_end.DbMelFrontEnd): the stored mel filterbank
+(`spec.mel_scale.fb`) and the chunk length.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from .db_mel import DbMelFrontEnd
+from .db_mel import periodic_hann
 from .errors import MusicnnError
+from .front_end import DECLARATION, DbMelFrontEnd
 from .npz_archive import NpzArchive
-from .zoo import FRONT_ENDS
 
-SAMPLE_RATE, N_FFT, HOP_LENGTH = 16000, 512, 256  # every survey model's torchaudio MelSpectrogram
-CHUNK_SAMPLES = {"fcn": 464_000, "crnn": 464_000, "musicnn_2020": 48_000}  # 29 s, 29 s, 3 s
+SAMPLE_RATE, N_FFT, HOP_LENGTH, N_MELS = 16000, 512, 256, 96  # every survey model's torchaudio MelSpectrogram
+CHUNK_SECONDS = {"fcn": 29, "crnn": 29, "musicnn_2020": 3}  # 464,000 and 48,000 samples
 MAX_CHECKPOINT_BYTES = 512 * 2 ** 20
 
 _TORCH_BATCH_NORM = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
@@ -85,19 +86,21 @@ def survey_weights(state: dict[str, np.ndarray], labels: tuple[str, ...]) -> dic
     except KeyError as error:
         raise MusicnnError(f"the {architecture} checkpoint lacks {error.args[0]!r}: it is not one of the "
                            "survey's models, or it was saved from another version of their code") from None
-    if mel_filterbank.shape != (N_FFT // 2 + 1, 96):
-        raise MusicnnError(f"the checkpoint's mel filterbank is {mel_filterbank.shape}, not ({N_FFT // 2 + 1}, 96)")
-    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
-    if window is not None and np.abs(window - hann).max() > 1e-6:
-        raise MusicnnError("the checkpoint's STFT window is not the periodic Hann window the survey used")
+    if window is not None and (window.shape != (N_FFT,) or np.abs(window - periodic_hann(N_FFT)).max() > 1e-6):
+        raise MusicnnError("the checkpoint's STFT window is not the periodic Hann window of 512 samples "
+                           "the survey used")
     n_outputs = variables["logits"]["bias"].shape[0]
     if n_outputs != len(labels):
         raise MusicnnError(f"the checkpoint has {n_outputs} outputs but the vocabulary has {len(labels)} tags")
-    front_end = DbMelFrontEnd(SAMPLE_RATE, N_FFT, HOP_LENGTH, CHUNK_SAMPLES[architecture], mel_filterbank)
+    try:  # the FCN's flattened back-end fits its own chunk length only
+        front_end = DbMelFrontEnd(SAMPLE_RATE, N_FFT, HOP_LENGTH, N_MELS, CHUNK_SECONDS[architecture],
+                                  any_length=architecture != "fcn", mel_filterbank=mel_filterbank)
+    except ValueError as error:
+        raise MusicnnError(f"the checkpoint's front-end does not fit the survey's ({error})") from None
     return {
         "architecture": np.array(architecture), "labels": np.array(labels),
-        "front_end": np.array(FRONT_ENDS[architecture]),
-        **{f"front_end/{name}": value for name, value in front_end.parameters().items()},
+        DECLARATION: np.array(front_end.declaration()),
+        **{f"{DECLARATION}/{name}": value for name, value in front_end.arrays().items()},
         **{f"{layer}/{name}": np.ascontiguousarray(value, np.float32)
            for layer, layer_variables in variables.items() for name, value in layer_variables.items()},
     }

@@ -13,7 +13,6 @@ from .batch import run_songs
 from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
 from .plan import FeatureRequest, PatchPlan
-from .spectrum import stream_log_mel, stream_patches
 from .tag_result import TagResult
 from .validators import positive_int
 
@@ -39,7 +38,8 @@ class Tagger:
     so that they do not start a thread per core each.
 
     Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
-    of every result's taggram: the labels, then each head's tags as "HEAD:TAG".
+    of every result's taggram: the labels, then each head's tags as "HEAD:TAG"; `front_end`, what
+    the model hears (sample rate, mel bands, the patch length it was trained on: see front_end).
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
@@ -54,6 +54,7 @@ class Tagger:
         self.model_name = weights.name
         self.architecture = weights.architecture
         self.labels = list(weights.labels)
+        self.front_end = weights.front_end
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
@@ -64,16 +65,18 @@ class Tagger:
                                               threads)
         self.runtime = self._runtime.name
 
-    def plan(self, input_length: float = 3, input_overlap: float | bool = False,
+    def plan(self, input_length: float | None = None, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
         """The checked patching plan of these options for this model (see `tag`)."""
-        return PatchPlan.build(self.architecture, input_length, input_overlap, features, self.model_name)
+        return PatchPlan.build(self.front_end, self.architecture, input_length, input_overlap, features,
+                               self.model_name)
 
-    def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
+    def tag(self, source: AudioSource, sr: float | None = None, input_length: float | None = None,
             input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
         """Tag one song: a path, a file object, or a waveform array with its sample rate `sr`.
 
-        input_length: seconds per patch (3, as the models were trained; VGG models take 3 only).
+        input_length: seconds per patch; left out, the length the model was trained on (3 s for
+        musicnn 0.1.0's models; its musicnn models take other lengths, the others only their own).
         input_overlap: as in musicnn, the step between patch starts in seconds; False = input_length.
         features: True for every layer, or the names of the layers to return.
         """
@@ -83,7 +86,7 @@ class Tagger:
             raise result
         return result
 
-    def tag_many(self, sources: Iterable[AudioSource], input_length: float = 3,
+    def tag_many(self, sources: Iterable[AudioSource], input_length: float | None = None,
                  input_overlap: float | bool = False, features: FeatureRequest = False,
                  jobs: int = 2, *, plan: PatchPlan | None = None,
                  ) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
@@ -105,9 +108,10 @@ class Tagger:
         return self._tag_songs(songs, plan, jobs)
 
     def predict(self, patches: np.ndarray, features: FeatureRequest = ()) -> dict[str, np.ndarray]:
-        """The network's outputs for log-mel patches, as `spectrum.to_patches` makes them.
+        """The network's outputs for patches as the model's front-end makes them (`front_end.patches`).
 
-        patches: (patches, frames, 96) float32. features: layer names (True for all).
+        patches: (patches, frames, mel bands) float32; for musicnn 0.1.0's models the log-mel
+        patches of `spectrum.to_patches`. features: layer names (True for all).
         Returns "taggram" (patches, tags) and each named feature, patch on the first axis.
         """
         names = self.plan(features=features).features
@@ -118,7 +122,8 @@ class Tagger:
     def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], plan: PatchPlan,
                    jobs: int) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
         def patches(source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:  # run on a decoding thread
-            return stream_patches(stream_log_mel(stream_audio(source, sr)), plan.patch_frames, plan.step_frames)
+            audio = stream_audio(source, sr, rate=self.front_end.sample_rate)
+            return self.front_end.patches(audio, plan.patch_length, plan.step)
 
         names = tuple(dict.fromkeys(plan.features + tuple(head.feature for head in self.heads)))
         outputs = run_songs(((key, functools.partial(patches, source, sr)) for key, source, sr in songs),
@@ -130,7 +135,8 @@ class Tagger:
                 taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
                                                                for head in self.heads)], axis=1)
                 yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
-                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads})
+                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads},
+                                        plan.patch_seconds)
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches (patches, frames, 96)."""

@@ -1,12 +1,14 @@
 """The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .bundled import WEIGHTS_DIR
 from .errors import MusicnnError
+from .front_end import DECLARATION, FrontEnd, musicnn_front_end, parse_declaration
 from .npz_archive import ArrayHeader, NpzArchive
 
 BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
@@ -23,7 +25,7 @@ GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end'
 # The layer outputs each architecture returns besides the taggram (the networks/ modules build them by these names).
 FEATURES = {
     "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
-    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
+    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
     "fcn": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
     "crnn": ("pool1", "pool2", "pool3", "pool4", "gru1", "gru2", "penultimate"),
     "musicnn_2020": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "max_pool", "mean_pool", "penultimate"),
@@ -74,23 +76,11 @@ VARIABLES = {
         **_layers("penultimate_dense", "logits", kernel_rank=2),
     },
 }
-# The front-end a weights file declares beside the variables, by architecture: its kind (the text array
-# "front_end") and its parameters ("front_end/<name>" -> number of axes; 0-d ones are int64, others
-# float32). See db_mel. musicnn 0.1.0's models declare none: theirs is spectrum's log-mel.
-FRONT_ENDS = {architecture: "db_mel" for architecture in ("fcn", "crnn", "musicnn_2020")}
-FRONT_END_PARAMETERS = {
-    "db_mel": {"sample_rate": 0, "n_fft": 0, "hop_length": 0, "chunk_samples": 0, "mel_filterbank": 2},
-}
+# The architectures whose files were written before front-end declarations existed: musicnn 0.1.0's.
+_UNDECLARED_FRONT_END = ("musicnn", "vgg")
 # Most bytes a weights file may hold once decompressed: MSD_musicnn_big, the largest musicnn model, needs
 # about 25 MB; the bound stops a small file that declares huge arrays before anything is allocated.
 MAX_WEIGHTS_BYTES = 512 * 2 ** 20
-
-# Installed, the weights live in the package (musicnn_lite/weights); in a source
-# checkout they sit in the top-level weights/ folder beside the package.
-_PACKAGE_DIR = Path(__file__).resolve().parent
-WEIGHTS_DIR = next((d for d in (_PACKAGE_DIR / "weights", _PACKAGE_DIR.parent / "weights") if d.is_dir()),
-                    _PACKAGE_DIR / "weights")
-
 
 @dataclass(frozen=True)
 class ModelWeights:
@@ -99,8 +89,8 @@ class ModelWeights:
     name: str
     architecture: str  # a key of VARIABLES: "musicnn", "vgg", "fcn", "crnn" or "musicnn_2020"
     labels: tuple[str, ...]
+    front_end: FrontEnd
     arrays: dict[str, np.ndarray]
-    front_end: dict[str, np.ndarray] = field(default_factory=dict)  # FRONT_END_PARAMETERS' names -> values
 
 
 _MODEL_CHOICES = (f"use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights file written by "
@@ -138,14 +128,14 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
         if architecture.ndim != 0 or str(architecture) not in VARIABLES or labels.ndim != 1:
             raise _invalid(path, "missing or inconsistent architecture or labels")
         architecture = str(architecture)
+        front_end = _front_end(path, archive, architecture)
         _check_variables(path, architecture, archive.headers, len(labels))
         arrays = {name: archive.read(name) for name in VARIABLES[architecture]}
-        front_end = _read_front_end(path, architecture, archive)
-    bad = next((name for name, array in {**arrays, **front_end}.items() if not np.isfinite(array).all()), None)
+    bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
-    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays, front_end)
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), front_end, arrays)
 
 
 @dataclass(frozen=True)
@@ -155,6 +145,7 @@ class ModelInfo:
     name: str
     architecture: str  # a key of VARIABLES
     n_labels: int
+    front_end: FrontEnd
 
 
 def model_info(model: str | os.PathLike) -> ModelInfo:
@@ -163,9 +154,10 @@ def model_info(model: str | os.PathLike) -> ModelInfo:
     with _open_weights(path) as archive:
         architecture = str(archive.read_text("architecture"))
         headers = archive.headers
-    if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
-        raise _invalid(path, "missing or inconsistent architecture or labels")
-    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0])
+        if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
+            raise _invalid(path, "missing or inconsistent architecture or labels")
+        front_end = _front_end(path, archive, architecture)
+    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], front_end)
 
 
 def _model_name(model: str | os.PathLike, path: Path) -> str:
@@ -181,30 +173,25 @@ def _open_weights(path: Path) -> NpzArchive:
     return NpzArchive(path, MAX_WEIGHTS_BYTES, lambda reason: _invalid(path, reason))
 
 
-def _read_front_end(path: Path, architecture: str, archive: NpzArchive) -> dict[str, np.ndarray]:
-    """The front-end parameters the file declares: those of its architecture's front-end, and no others."""
-    kind = FRONT_ENDS.get(architecture)
-    declared = str(archive.read_text("front_end")) if "front_end" in archive.headers else None
-    if declared != kind:
-        raise _invalid(path, f"a {architecture} model declares " + (f"the {kind!r} front-end" if kind else "none")
-                       + (f", not {declared!r}" if declared else ""))
-    expected = FRONT_END_PARAMETERS.get(kind, {})
-    found = {name.removeprefix("front_end/") for name in archive.headers if name.startswith("front_end/")}
-    if found != set(expected):
-        missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
-        raise _invalid(path, f"front_end/{missing[0]} is missing" if missing else f"unexpected front_end/{extra[0]}")
-    for name, rank in expected.items():
-        shape, dtype = archive.headers[f"front_end/{name}"]
-        wanted = np.dtype(np.int64 if rank == 0 else np.float32)
-        if len(shape) != rank or dtype != wanted:
-            raise _invalid(path, f"front_end/{name} is {dtype} of shape {shape}, not a {rank}-D {wanted} array")
-    return {name: archive.read(f"front_end/{name}") for name in expected}
+def _front_end(path: Path, archive: NpzArchive, architecture: str) -> FrontEnd:
+    """The front-end the file declares, with the arrays it stores as `front_end/<name>`; a file written
+    before declarations existed is musicnn 0.1.0's."""
+    if DECLARATION not in archive.headers:
+        if architecture not in _UNDECLARED_FRONT_END:
+            raise _invalid(path, f"a {architecture} model must declare its front-end")
+        return musicnn_front_end(any_length=architecture == "musicnn")
+    arrays = {name.removeprefix(f"{DECLARATION}/"): archive.read(name) for name in archive.headers
+              if name.startswith(f"{DECLARATION}/")}
+    try:
+        return parse_declaration(str(archive.read_text(DECLARATION)), arrays)
+    except ValueError as error:
+        raise _invalid(path, str(error)) from None
 
 
 def _check_variables(path: Path, architecture: str, headers: dict[str, ArrayHeader], n_labels: int) -> None:
     """The variables are those of `architecture`, float32, of the right ranks, with one logit per label."""
     expected = VARIABLES[architecture]
-    names = {name for name in headers if name.partition("/")[0] != "front_end"} - {"architecture", "labels"}
+    names = {name for name in headers if name.split("/")[0] not in ("architecture", "labels", DECLARATION)}
     problem = None
     if names != set(expected):
         missing, extra = sorted(set(expected) - names), sorted(names - set(expected))

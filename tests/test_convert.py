@@ -151,8 +151,9 @@ def test_survey_state_dict_is_stored_in_keras_layouts_with_its_front_end(convert
     state, path = converted_crnn
     weights = load_weights(path)
     assert weights.architecture == "crnn" and weights.labels == JAMENDO_LABELS  # from the folder names
-    assert int(weights.front_end["chunk_samples"]) == 464_000 and int(weights.front_end["hop_length"]) == 256
-    np.testing.assert_array_equal(weights.front_end["mel_filterbank"], state["spec.mel_scale.fb"])
+    assert weights.front_end.kind == "db_mel" and weights.front_end.patch_length(None) == 464_000
+    assert weights.front_end.hop_length == 256 and weights.front_end.any_length  # a CRNN takes any length
+    np.testing.assert_array_equal(weights.front_end.mel_filterbank, state["spec.mel_scale.fb"])
     np.testing.assert_array_equal(weights.arrays["block2_conv/kernel"],
                                   state["layer2.conv.weight"].transpose(3, 2, 1, 0))  # (time, frequency, in, out)
     np.testing.assert_array_equal(weights.arrays["input_bn/moving_variance"], state["spec_bn.running_var"])

@@ -1,8 +1,9 @@
 """The survey's models (Won et al. 2020) reproduce the outputs of its PyTorch code on the reference clips.
 
 Golden outputs: ../shared/reference/sota/outputs, shrunk into tests/data/golden by make_golden.py.
-The audio is decoded by musicnn_lite.audio, the dB mel front-end is db_mel's numpy, and the network
-runs on ONNX Runtime and on Keras (TensorFlow), one model built per runtime for all clips.
+Each model is tagged through Tagger, as a user runs it (audio decoded by musicnn_lite.audio, the
+front-end its weights file declares, the network on ONNX Runtime or Keras on TensorFlow), one
+Tagger per model and runtime for all clips.
 """
 
 import functools
@@ -10,10 +11,9 @@ import functools
 import numpy as np
 import pytest
 
-from musicnn_lite import MusicnnError
+from musicnn_lite import MusicnnError, Tagger
 from musicnn_lite.audio import load_audio
-from musicnn_lite.db_mel import DbMelFrontEnd
-from musicnn_lite.runtimes import open_runtime
+from musicnn_lite.front_end import DbMelFrontEnd
 from musicnn_lite.zoo import WEIGHTS_DIR, load_weights
 
 from conftest import SURVEY_CLIPS, SURVEY_MODELS, golden
@@ -32,31 +32,29 @@ def _audio(clip: str) -> np.ndarray:
     return load_audio(SURVEY_CLIPS[clip])
 
 
-@functools.cache
 def _front_end(model: str) -> DbMelFrontEnd:
-    return DbMelFrontEnd.from_parameters(load_weights(WEIGHTS_DIR / f"{model}.npz").front_end, model)
+    return load_weights(WEIGHTS_DIR / f"{model}.npz").front_end
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "keras"])
 @pytest.mark.parametrize("model", SURVEY_MODELS)
 def test_taggram_and_penultimate_match_the_reference(model, runtime):
-    weights_file = WEIGHTS_DIR / f"{model}.npz"
-    weights, front_end = load_weights(weights_file), _front_end(model)
-    network = open_runtime(weights, weights_file, runtime, "float32", batch_size=32)
-    assert network.name == runtime
+    tagger = Tagger(WEIGHTS_DIR / f"{model}.npz", runtime=runtime)
+    assert tagger.runtime == runtime
     for clip in SURVEY_CLIPS:
         expected = golden(clip, model)
-        assert weights.labels == tuple(expected["labels"])
-        assert front_end.chunk_samples == expected["chunk_samples"]
-        outputs = network.run(front_end.spectrogram(front_end.chunks(_audio(clip))), ("penultimate",))
-        taggram, penultimate = outputs["taggram"], outputs["penultimate"]
+        assert tagger.labels == expected["labels"].tolist()
+        assert tagger.front_end.patch_length(None) == expected["chunk_samples"]
+        result = tagger.tag(SURVEY_CLIPS[clip], features=["penultimate"])
+        taggram, penultimate = result.taggram, result.features["penultimate"]
         assert taggram.shape == expected["taggram"].shape, clip
         assert np.abs(taggram - expected["taggram"]).max() <= TAGGRAM_TOLERANCE, clip
         assert penultimate.shape == expected["penultimate"].shape, clip
         scale = np.abs(expected["penultimate"]).max()
         assert np.abs(penultimate - expected["penultimate"]).max() <= PENULTIMATE_TOLERANCE * scale, clip
-        top3 = expected["taggram"].mean(axis=0).argsort()[-3:]
-        assert (taggram.mean(axis=0).argsort()[-3:] == top3).all(), clip
+        top3 = expected["taggram"].mean(axis=0).argsort()[-3:][::-1]
+        assert [tagger.labels.index(tag) for tag in result.top(3)] == list(top3), clip
+        np.testing.assert_allclose(result.timestamps, np.arange(len(taggram)) * expected["chunk_samples"] / 16000)
 
 
 @pytest.mark.parametrize("model", ["MTT_fcn", "Jamendo_musicnn"])
@@ -64,10 +62,11 @@ def test_db_mel_spectrogram_matches_the_reference_at_the_chunk_edges(model):
     """Reflect padding at each chunk's own edges: within 5e-3 dB above -60 dB; quieter bins carry the
     reference's float32 noise (up to 0.1 dB here)."""
     front_end = _front_end(model)
+    chunk = front_end.patch_length(None)
     for clip in SURVEY_CLIPS:
         expected = golden(clip, model)["spectrogram_edges"]
-        spectrogram = front_end.spectrogram(front_end.chunks(_audio(clip)))
-        assert spectrogram.shape[1:] == (front_end.frames, 96)
+        spectrogram = np.concatenate(list(front_end.patches([_audio(clip)], chunk, chunk)))
+        assert spectrogram.shape[1:] == (front_end.frames(chunk), 96)
         edges = np.concatenate([spectrogram[:, :EDGE_FRAMES], spectrogram[:, -EDGE_FRAMES:]], axis=1)
         assert edges.shape == expected.shape, clip
         difference = np.abs(edges - expected)
@@ -75,20 +74,32 @@ def test_db_mel_spectrogram_matches_the_reference_at_the_chunk_edges(model):
         assert difference.max() <= 0.2, clip
 
 
-def test_chunks_are_consecutive_from_the_start_and_a_short_song_repeats():
-    front_end = DbMelFrontEnd(16000, 512, 256, 1000, np.zeros((257, 96), np.float32))
+def test_chunks_are_consecutive_from_the_start_and_a_short_song_repeats(monkeypatch):
+    from musicnn_lite import db_mel
+
+    seen = []
+    monkeypatch.setattr(db_mel, "db_mel", lambda chunks, *args: seen.append(chunks) or chunks)
+    front_end = _front_end("MTT_musicnn_2020")
     audio = np.arange(2500, dtype=np.float32)
-    chunks = front_end.chunks(audio)
-    assert chunks.shape == (2, 1000) and chunks.dtype == np.float32
-    np.testing.assert_array_equal(chunks.reshape(-1), audio[:2000])  # the 500-sample tail is dropped
-    short = front_end.chunks(np.arange(300, dtype=np.float32))
-    np.testing.assert_array_equal(short[0], np.arange(1000) % 300)  # repeated from its start: numpy.resize
-    assert front_end.frames == 1000 // 256 + 1
-    with pytest.raises(MusicnnError, match="the audio is empty"):
-        front_end.chunks(np.zeros(0, np.float32))
+    blocks = [audio[:700], audio[700:1900], audio[1900:]]  # chunks straddle the blocks
+    assert np.concatenate(list(front_end.patches(blocks, 1000, 1000))).tolist() == [list(range(1000)),
+                                                                                  list(range(1000, 2000))]
+    assert np.concatenate(list(front_end.patches(blocks, 1000, 600)))[:, 0].tolist() == [0, 600, 1200]
+    short = np.concatenate(list(front_end.patches([np.arange(300, dtype=np.float32)], 1000, 1000)))
+    np.testing.assert_array_equal(short, [np.arange(1000) % 300])  # repeated from its start: numpy.resize
+
+
+def test_chunk_lengths_and_steps_are_in_samples():
+    crnn, fcn = _front_end("MTT_crnn"), _front_end("MTT_fcn")
+    assert (crnn.patch_length(None), crnn.frames(464_000), crnn.unit_seconds) == (464_000, 1813, 1 / 16000)
+    assert crnn.patch_length(10) == 160_000 and crnn.step(1.5, 160_000) == 24_000 and crnn.step(False, 7) == 7
+    with pytest.raises(MusicnnError, match="takes 29-s patches only"):  # its flattened back-end fits 29 s only
+        fcn.patch_length(10, "MTT_fcn")
+    with pytest.raises(MusicnnError, match="too short for MTT_crnn; use at least 0.0160625 s"):
+        crnn.patch_length(0.01, "MTT_crnn")
 
 
 def test_silence_is_the_floor_of_minus_100_db():
     front_end = _front_end("MTT_musicnn_2020")
-    spectrogram = front_end.spectrogram(np.zeros((1, front_end.chunk_samples), np.float32))
+    spectrogram = np.concatenate(list(front_end.patches([np.zeros(48_000, np.float32)], 48_000, 48_000)))
     assert spectrogram.shape == (1, 188, 96) and (spectrogram == -100).all()
