@@ -7,6 +7,11 @@ Tagger per model and runtime for all clips.
 """
 
 import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +60,27 @@ def test_taggram_and_penultimate_match_the_reference(model, runtime):
         top3 = expected["taggram"].mean(axis=0).argsort()[-3:][::-1]
         assert [tagger.labels.index(tag) for tag in result.top(3)] == list(top3), clip
         np.testing.assert_allclose(result.timestamps, np.arange(len(taggram)) * expected["chunk_samples"] / 16000)
+
+
+def test_keras_runtime_on_the_jax_backend_matches_the_reference():
+    """The same Keras definitions on JAX: every survey model's taggram of the 10-s clip (one chunk, or three)."""
+    program = (
+        "import json, sys\n"
+        "from musicnn_lite import Tagger\n"
+        "clip, paths = sys.argv[1], sys.argv[2:]\n"
+        "import keras\n"
+        "print(json.dumps({'backend': keras.backend.backend(), 'taggrams': "
+        "[Tagger(path, runtime='keras').tag(clip).taggram.tolist() for path in paths]}))\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    paths = [str(WEIGHTS_DIR / f"{model}.npz") for model in SURVEY_MODELS]
+    done = subprocess.run([sys.executable, "-c", program, str(SURVEY_CLIPS["vibe_ace_10s"]), *paths],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = json.loads(done.stdout.splitlines()[-1])
+    assert output["backend"] == "jax"
+    for model, taggram in zip(SURVEY_MODELS, output["taggrams"], strict=True):
+        expected = golden("vibe_ace_10s", model)["taggram"]
+        assert np.abs(np.array(taggram) - expected).max() <= TAGGRAM_TOLERANCE, model
 
 
 @pytest.mark.parametrize("model", ["MTT_fcn", "Jamendo_musicnn"])
