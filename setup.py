@@ -21,7 +21,7 @@ setup(
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"],
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "LICENSE-survey", "README.md"],
                   "musicnn_lite.service": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "onnxruntime>=1.17",
@@ -43,6 +43,9 @@ setup(
         "beets": ["beets>=2.14"],
         # `musicnn-lite serve`: the ASGI app, its server, multipart uploads; pyarrow reads a .parquet catalog.
         "serve": ["starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "pyarrow>=14"],
+        # torch: reading the survey's .pth checkpoints in the converter (never to tag; not in "test": CI's
+        # tests write and read a .pth only where torch is installed).
+        "torch": ["torch>=2.0"],
         # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
         # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
         # ruff: the style checks (ruff.toml), run by tests/test_layout.py. The service's tests;

@@ -1,13 +1,17 @@
-"""Convert a musicnn TF1 checkpoint folder into a pickle-free weights file (.npz) and its ONNX graph.
+"""Convert a checkpoint into a pickle-free weights file (.npz) and its ONNX graph.
 
-Usage: python -m musicnn_lite.convert CHECKPOINT_FOLDER OUTPUT.npz [--labels MTT|MSD]
+Usage: python -m musicnn_lite.convert CHECKPOINT OUTPUT.npz [--labels MTT|MSD|Jamendo]
        python -m musicnn_lite.convert --onnx WEIGHTS.npz...   (the graph of existing weights files)
 
-A musicnn checkpoint folder holds `.index` and `.data-00000-of-00001` (plus Adam
-slots, which are dropped). The output holds the inference variables only, keyed
-`<layer>/<variable>` with the layer names of `musicnn_lite.networks`, plus the
-architecture name, the tag vocabulary and the front-end declaration. Layer sizes are not stored: they are
-read back from the variable shapes, so wider models (MSD_musicnn_big) convert too.
+CHECKPOINT is a musicnn TF1 checkpoint folder, holding `.index` and `.data-00000-of-00001`
+(plus Adam slots, which are dropped), or a checkpoint of the survey's FCN, CRNN or musicnn
+(Won et al. 2020): its `best_model.pth` (read through PyTorch, which must then be installed)
+or the same state dict saved as an .npz of arrays (see survey_checkpoints). The output holds
+the inference variables only, keyed `<layer>/<variable>` with the layer names of
+`musicnn_lite.networks`, the architecture name, the tag vocabulary and the front-end
+declaration (see front_end; for the survey's models with the mel filterbank of their checkpoint).
+Layer sizes are not stored: they are read back from the variable shapes, so wider models
+(MSD_musicnn_big, the survey's MSD musicnn) convert too.
 Beside it goes OUTPUT.onnx, the Keras model exported for ONNX Runtime (the default
 runtime), with the taggram and every feature as named outputs; the bundled graphs in
 weights/ are regenerated with `python -m musicnn_lite.convert --onnx weights/*.npz`.
@@ -25,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import survey_checkpoints
 from .errors import MusicnnError
-from .front_end import musicnn_front_end
+from .front_end import DECLARATION, musicnn_front_end
 from .labels import LABELS_BY_DATASET
 
 _BN = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -54,6 +59,8 @@ _VGG_LAYERS = {
     "dense": "logits",
 }
 _MIDEND_CONVS = ("midend_1_conv", "midend_2_conv", "midend_3_conv")
+# How a folder or file name says which dataset a model was trained on (lowercase).
+_DATASET_HINTS = {"MTT": ("mtt", "mtat", "magnatagatune"), "MSD": ("msd",), "Jamendo": ("jamendo",)}
 
 
 def _read_checkpoint(folder: Path) -> dict[str, np.ndarray]:
@@ -71,28 +78,55 @@ def _read_checkpoint(folder: Path) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def _dataset_of(folder: Path) -> str:
-    """'MTT' or 'MSD', from config.json's training index or else the folder name."""
-    config = folder / "config.json"
-    hints = [folder.name.upper()]
-    if config.is_file():
-        hints.insert(0, json.loads(config.read_text()).get("gt_train", "").upper())
+def _dataset_named(hints: list[str], checkpoint: Path) -> str:
+    """The first dataset that one of `hints` (texts, most telling first) names."""
     for hint in hints:
-        for dataset in LABELS_BY_DATASET:
-            if dataset in hint:
+        for dataset, names in _DATASET_HINTS.items():
+            if any(name in hint.lower() for name in names):
                 return dataset
-    raise MusicnnError(
-        f"cannot tell whether {folder} was trained on MTT or MSD; pass --labels MTT or --labels MSD")
+    raise MusicnnError(f"cannot tell which dataset {checkpoint} was trained on; "
+                       f"pass --labels {' or --labels '.join(LABELS_BY_DATASET)}")
 
 
-def convert_checkpoint(folder: str | Path, output: str | Path, dataset: str | None = None) -> Path:
-    """Write the inference variables of a musicnn checkpoint folder to `output` (.npz)."""
-    folder, output = Path(folder), Path(output)
+def _labels(dataset: str | None, hints: list[str], checkpoint: Path) -> tuple[str, ...]:
+    """The vocabulary of `dataset` (any case), or of the dataset the hints name."""
+    if dataset is None:
+        return LABELS_BY_DATASET[_dataset_named(hints, checkpoint)]
+    by_name = {name.upper(): labels for name, labels in LABELS_BY_DATASET.items()}
+    if dataset.upper() not in by_name:
+        raise MusicnnError(f"unknown label set {dataset!r}; use {', '.join(LABELS_BY_DATASET)}")
+    return by_name[dataset.upper()]
+
+
+def convert_checkpoint(checkpoint: str | Path, output: str | Path, dataset: str | None = None) -> Path:
+    """Write the weights file of a checkpoint (see the module's docstring) to `output`, its graph beside it.
+
+    dataset: "MTT", "MSD" or "Jamendo", the vocabulary of the model's outputs; by default read
+    from the checkpoint's config.json or its folder and file names.
+    """
+    checkpoint, output = Path(checkpoint), Path(output)
+    arrays = _survey_arrays(checkpoint, dataset) if checkpoint.is_file() else _musicnn_arrays(checkpoint, dataset)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "wb") as file:
+        np.savez(file, **arrays)
+    export_onnx(output)
+    return output
+
+
+def _survey_arrays(checkpoint: Path, dataset: str | None) -> dict[str, np.ndarray]:
+    """The weights file's arrays for a survey checkpoint: `.../<dataset>/<arch>/best_model.pth` or .npz."""
+    labels = _labels(dataset, list(reversed(checkpoint.parts)), checkpoint)
+    return survey_checkpoints.survey_weights(survey_checkpoints.read_state_dict(checkpoint), labels)
+
+
+def _musicnn_arrays(folder: Path, dataset: str | None) -> dict[str, np.ndarray]:
+    """The weights file's arrays for a musicnn TF1 checkpoint folder; the dataset from config.json's
+    training index or else the folder name."""
     variables = _read_checkpoint(folder)
     architecture, layers = ("vgg", _VGG_LAYERS) if "1CNN/kernel" in variables else ("musicnn", _MUSICNN_LAYERS)
-    dataset = (dataset or _dataset_of(folder)).upper()
-    if dataset not in LABELS_BY_DATASET:
-        raise MusicnnError(f"unknown label set {dataset!r}; use MTT or MSD")
+    config = folder / "config.json"
+    hints = [json.loads(config.read_text()).get("gt_train", "")] if config.is_file() else []
+    labels = _labels(dataset, [*hints, folder.name], folder)
 
     arrays = {}
     for tf_name, layer in layers.items():
@@ -105,17 +139,12 @@ def convert_checkpoint(folder: str | Path, output: str | Path, dataset: str | No
             if layer in _MIDEND_CONVS and param == "kernel":
                 value = value[:, :, 0, :]  # (7, C, 1, F) 2-D conv over the full width == 1-D conv (7, C, F)
             arrays[f"{layer}/{param}"] = value
-    labels = LABELS_BY_DATASET[dataset]
     n_outputs = arrays["logits/bias"].shape[0]
     if n_outputs != len(labels):
-        raise MusicnnError(f"{folder} has {n_outputs} outputs but the {dataset} vocabulary has {len(labels)} tags")
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "wb") as file:
-        np.savez(file, architecture=np.array(architecture), labels=np.array(labels),
-                 front_end=np.array(musicnn_front_end(any_length=architecture == "musicnn").declaration()), **arrays)
-    export_onnx(output)
-    return output
+        raise MusicnnError(f"{folder} has {n_outputs} outputs but its vocabulary has {len(labels)} tags")
+    front_end = musicnn_front_end(any_length=architecture == "musicnn")
+    return {"architecture": np.array(architecture), "labels": np.array(labels),
+            DECLARATION: np.array(front_end.declaration()), **arrays}
 
 
 def export_onnx(weights_file: str | Path) -> Path:
@@ -170,18 +199,20 @@ def _name_graph_ports(graph, input_name: str, output_names: tuple[str, ...]) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m musicnn_lite.convert",
-        description="Convert a musicnn TF1 checkpoint folder into a musicnn_lite weights file and its ONNX graph, "
+        description="Convert a musicnn TF1 checkpoint folder, or a checkpoint of the survey's FCN, CRNN or musicnn "
+                    "(.pth, or its state dict as .npz), into a musicnn_lite weights file and its ONNX graph, "
                     "or (--onnx) write the ONNX graph of existing weights files.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="CHECKPOINT_FOLDER OUTPUT.npz: the folder holding .index and .data-00000-of-00001, "
-                             "and the weights file to write; with --onnx: weights files")
-    parser.add_argument("--labels", choices=sorted(LABELS_BY_DATASET),
-                        help="tag vocabulary (default: read from config.json or the folder name)")
+                        help="CHECKPOINT OUTPUT.npz: the folder holding .index and .data-00000-of-00001 or the "
+                             "survey's .pth (or .npz state dict), and the weights file to write; "
+                             "with --onnx: weights files")
+    parser.add_argument("--labels", choices=list(LABELS_BY_DATASET),
+                        help="tag vocabulary (default: read from config.json or the folder and file names)")
     parser.add_argument("--onnx", action="store_true",
                         help="write WEIGHTS.onnx beside each WEIGHTS.npz given (e.g. weights/*.npz)")
     args = parser.parse_args(argv)
     if not args.onnx and len(args.paths) != 2:
-        parser.error("give a CHECKPOINT_FOLDER and an OUTPUT.npz (or --onnx WEIGHTS.npz...)")
+        parser.error("give a CHECKPOINT and an OUTPUT.npz (or --onnx WEIGHTS.npz...)")
     try:
         written = [export_onnx(path) for path in args.paths] if args.onnx \
             else [convert_checkpoint(*args.paths, args.labels)]

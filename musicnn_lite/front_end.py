@@ -7,6 +7,9 @@ patch, plots) reads them from the model's FrontEnd instead of module constants. 
 
 - "log_mel" (musicnn 0.1.0's models): the log10(1 + 10000 mel) spectrogram of the whole song,
   float16-rounded, cut into patches of frames (see spectrum); patch lengths and steps in frames.
+- "db_mel" (the survey's models, Won et al. 2020): the waveform cut into chunks, a dB mel
+  spectrogram of each chunk with the filterbank of its checkpoint (see db_mel); patch lengths
+  and steps in samples. The filterbank is stored beside the declaration, as `front_end/mel_filterbank`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from . import spectrum
+from . import db_mel, spectrum
 from .errors import MusicnnError
+from .validators import positive_seconds
 
 DECLARATION = "front_end"  # the weights file's array holding the declaration (JSON text)
 
@@ -43,8 +47,15 @@ class FrontEnd(ABC):
     kind = ""
 
     def declaration(self) -> str:
-        """The JSON text stored in a weights file."""
-        return json.dumps({"kind": self.kind, **asdict(self)})
+        """The JSON text stored in a weights file: the kind and its numbers (its arrays are stored apart)."""
+        numbers = {item.name: getattr(self, item.name) for item in fields(self)}
+        return json.dumps({"kind": self.kind, **{name: value for name, value in numbers.items()
+                                                 if not isinstance(value, np.ndarray)}})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a weights file stores beside the declaration, as `front_end/<name>`."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        return {name: value for name, value in values.items() if isinstance(value, np.ndarray)}
 
     @abstractmethod
     def patch_length(self, input_length: float | None, model_name: str = "") -> int:
@@ -111,7 +122,63 @@ class LogMelFrontEnd(FrontEnd):
         return spectrum.stream_patches(spectrum.stream_log_mel(blocks), patch_length, step)
 
 
-_KINDS = {kind.kind: kind for kind in (LogMelFrontEnd,)}
+@dataclass(frozen=True)
+class DbMelFrontEnd(FrontEnd):
+    """The survey's: the waveform cut into chunks of patch_seconds, the dB mel spectrogram of each.
+
+    Each chunk's spectrogram is computed alone, reflect-padded at its own edges, with
+    `mel_filterbank` ((n_fft // 2 + 1, n_mels) float32, the checkpoint's): see db_mel. Patch
+    lengths and steps are in samples; a song shorter than one chunk is repeated from its start.
+    """
+
+    mel_filterbank: np.ndarray = field(compare=False, repr=False)
+
+    kind = "db_mel"
+
+    def __post_init__(self):
+        filterbank = self.mel_filterbank
+        if not isinstance(filterbank, np.ndarray) or filterbank.dtype != np.float32 \
+                or filterbank.shape != (self.n_fft // 2 + 1, self.n_mels):
+            raise ValueError(f"a db_mel front-end needs a float32 mel filterbank of ({self.n_fft // 2 + 1}, "
+                             f"{self.n_mels}) (FFT bins, mel bands)")
+        if not np.isfinite(filterbank).all() or (filterbank < 0).any():
+            raise ValueError("the mel filterbank holds negative, NaN or infinite weights")
+        if min(self.sample_rate, self.n_fft, self.hop_length) <= 0 \
+                or round(self.patch_seconds * self.sample_rate) <= self.n_fft // 2:
+            raise ValueError("a db_mel front-end needs a positive rate, STFT and hop, and chunks longer "
+                             "than half an FFT window")
+
+    def patch_length(self, input_length: float | None, model_name: str = "") -> int:
+        seconds = self._fixed_length(input_length, model_name)
+        samples = round(positive_seconds("input_length", seconds) * self.sample_rate)
+        if samples <= self.n_fft // 2:  # reflect padding needs more samples than it pads
+            raise MusicnnError(f"input_length={input_length} s is too short for {model_name or 'this model'}; "
+                               f"use at least {(self.n_fft // 2 + 1) / self.sample_rate:g} s "
+                               f"(it was trained on {self.patch_seconds:g})")
+        return samples
+
+    def step(self, input_overlap: float | bool | None, patch_length: int) -> int:
+        if input_overlap is None or input_overlap is False or input_overlap == 0:
+            return patch_length
+        samples = round(positive_seconds("input_overlap", input_overlap) * self.sample_rate)
+        if samples < 1:
+            raise MusicnnError(f"input_overlap={input_overlap} s is less than one sample between chunks; "
+                               "use a longer step, or False for back-to-back chunks")
+        return samples
+
+    @property
+    def unit_seconds(self) -> float:
+        return 1 / self.sample_rate
+
+    def frames(self, patch_length: int) -> int:
+        return patch_length // self.hop_length + 1
+
+    def patches(self, blocks: Iterable[np.ndarray], patch_length: int, step: int) -> Iterator[np.ndarray]:
+        for chunks in spectrum.stream_patches(blocks, patch_length, step):
+            yield db_mel.db_mel(chunks, self.mel_filterbank, self.n_fft, self.hop_length)
+
+
+_KINDS = {kind.kind: kind for kind in (LogMelFrontEnd, DbMelFrontEnd)}
 
 
 def musicnn_front_end(any_length: bool = True) -> LogMelFrontEnd:
@@ -120,11 +187,12 @@ def musicnn_front_end(any_length: bool = True) -> LogMelFrontEnd:
                           any_length)
 
 
-def parse_declaration(text: str) -> FrontEnd:
-    """The FrontEnd a weights file's declaration describes; ValueError if it is not one this version runs."""
+def parse_declaration(text: str, arrays: dict[str, np.ndarray] | None = None) -> FrontEnd:
+    """The FrontEnd a weights file's declaration describes, with the arrays stored beside it;
+    ValueError if it is not one this version runs."""
     try:
-        fields = json.loads(text)
-        kind = _KINDS[fields.pop("kind")]
-        return kind(**fields)
+        numbers = json.loads(text)
+        kind = _KINDS[numbers.pop("kind")]
+        return kind(**numbers, **(arrays or {}))
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(f"unsupported front-end declaration {text[:200]!r} ({error})") from None

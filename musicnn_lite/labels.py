@@ -20,4 +20,21 @@ MSD_LABELS = (
     "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
 )
 
-LABELS_BY_DATASET = {"MTT": MTT_LABELS, "MSD": MSD_LABELS}
+# MTG-Jamendo's top-50 tags as the survey's checkpoints output them: its loader binarised the tags with
+# scikit-learn's LabelBinarizer, whose columns are the sorted tag names.
+JAMENDO_LABELS = (
+    "genre---alternative", "genre---ambient", "genre---atmospheric", "genre---chillout", "genre---classical",
+    "genre---dance", "genre---downtempo", "genre---easylistening", "genre---electronic", "genre---experimental",
+    "genre---folk", "genre---funk", "genre---hiphop", "genre---house", "genre---indie",
+    "genre---instrumentalpop", "genre---jazz", "genre---lounge", "genre---metal", "genre---newage",
+    "genre---orchestral", "genre---pop", "genre---popfolk", "genre---poprock", "genre---reggae",
+    "genre---rock", "genre---soundtrack", "genre---techno", "genre---trance", "genre---triphop",
+    "genre---world", "instrument---acousticguitar", "instrument---bass", "instrument---computer",
+    "instrument---drummachine", "instrument---drums", "instrument---electricguitar",
+    "instrument---electricpiano", "instrument---guitar", "instrument---keyboard", "instrument---piano",
+    "instrument---strings", "instrument---synthesizer", "instrument---violin", "instrument---voice",
+    "mood/theme---emotional", "mood/theme---energetic", "mood/theme---film", "mood/theme---happy",
+    "mood/theme---relaxing",
+)
+
+LABELS_BY_DATASET = {"MTT": MTT_LABELS, "MSD": MSD_LABELS, "Jamendo": JAMENDO_LABELS}

@@ -82,12 +82,15 @@ def _mel_projection(power: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _mel_bands() -> tuple[np.ndarray, np.ndarray]:
-    """The mel filterbank as bands: bins (96, width), the FFT bins each filter spans, and their
-    weights (96, width), zero where a shorter filter's run ends."""
-    basis = _mel_basis()
+    return mel_bands(_mel_basis())
+
+
+def mel_bands(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mel filterbank (mels, FFT bins) as bands: bins (mels, width), the run of FFT bins each
+    filter spans, and their weights (mels, width), zero where a shorter filter's run ends."""
     spans = [np.flatnonzero(row) for row in basis]
-    width = max(len(span) for span in spans)
-    starts = np.minimum([span[0] for span in spans], basis.shape[1] - width)
+    width = max(1, *(len(span) for span in spans))
+    starts = np.minimum([span[0] if len(span) else 0 for span in spans], basis.shape[1] - width)
     bins = starts[:, np.newaxis] + np.arange(width)
     return bins, np.take_along_axis(basis, bins, axis=1)
 
@@ -136,22 +139,23 @@ def to_patches(spectrogram: np.ndarray, n_frames: int, step: int) -> np.ndarray:
     return np.concatenate(list(stream_patches([spectrogram], n_frames, step)))
 
 
-def stream_patches(spectra: Iterable[np.ndarray], n_frames: int, step: int) -> Iterator[np.ndarray]:
-    """Patches of `n_frames` frames starting every `step` frames, from consecutive spectrogram blocks.
+def stream_patches(blocks: Iterable[np.ndarray], n_frames: int, step: int) -> Iterator[np.ndarray]:
+    """Patches of `n_frames` rows starting every `step` rows, from consecutive blocks along axis 0.
 
-    Yields arrays of shape (patches, n_frames, 96). As in musicnn, the tail shorter than
-    a patch is dropped. A spectrogram shorter than one patch is repeat-padded to one
-    patch, as the models saw in training.
+    The rows are spectrogram frames (blocks (frames, 96) -> patches (patches, n_frames, 96)) or
+    waveform samples (blocks (samples,) -> chunks (chunks, n_frames)). As in musicnn, the tail
+    shorter than a patch is dropped. Input shorter than one patch is repeated from its start
+    to one patch (as numpy.resize does), as the models saw in training.
     """
-    pending = np.zeros((0, N_MELS), np.float32)
-    next_start = 0  # index in `pending` of the next patch's first frame
+    pending = None
+    next_start = 0  # index in `pending` of the next patch's first row
     any_patch = False
-    for block in spectra:
-        pending = np.concatenate([pending, block])
+    for block in blocks:
+        pending = block if pending is None else np.concatenate([pending, block])
         if len(pending) >= next_start + n_frames:
             count = (len(pending) - next_start - n_frames) // step + 1
             windows = np.lib.stride_tricks.sliding_window_view(pending[next_start:], n_frames, axis=0)
-            yield np.ascontiguousarray(windows[:count * step:step].transpose(0, 2, 1))
+            yield np.ascontiguousarray(np.moveaxis(windows[:count * step:step], -1, 1))
             next_start += count * step
             any_patch = True
         done = min(next_start, len(pending))

@@ -26,6 +26,9 @@ GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end'
 FEATURES = {
     "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
     "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
+    "fcn": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
+    "crnn": ("pool1", "pool2", "pool3", "pool4", "gru1", "gru2", "penultimate"),
+    "musicnn_2020": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "max_pool", "mean_pool", "penultimate"),
 }
 
 _BATCH_NORM = {variable: 1 for variable in ("gamma", "beta", "moving_mean", "moving_variance")}
@@ -53,7 +56,28 @@ VARIABLES = {
         **_layers(*(f"conv{i}" for i in range(1, 6)), kernel_rank=4),
         **_layers("logits", kernel_rank=2),
     },
+    "fcn": {
+        **_layers("input_bn", *(f"block{i}_bn" for i in range(1, 6))),
+        **_layers(*(f"block{i}_conv" for i in range(1, 6)), kernel_rank=4),
+        **_layers("logits", kernel_rank=2),
+    },
+    "crnn": {
+        **_layers("input_bn", *(f"block{i}_bn" for i in range(1, 5))),
+        **_layers(*(f"block{i}_conv" for i in range(1, 5)), kernel_rank=4),
+        **{f"gru{i}/{variable}": 2 for i in (1, 2) for variable in ("kernel", "recurrent_kernel", "bias")},
+        **_layers("logits", kernel_rank=2),
+    },
+    "musicnn_2020": {
+        **_layers("input_bn", "timbral_67_bn", "timbral_38_bn", "temporal_129_bn", "temporal_65_bn",
+                  "temporal_33_bn", "midend_1_bn", "midend_2_bn", "midend_3_bn", "penultimate_bn"),
+        **_layers("timbral_67_conv", "timbral_38_conv", kernel_rank=4),
+        **_layers("temporal_129_conv", "temporal_65_conv", "temporal_33_conv", "midend_1_conv", "midend_2_conv",
+                  "midend_3_conv", kernel_rank=3),
+        **_layers("penultimate_dense", "logits", kernel_rank=2),
+    },
 }
+# The architectures whose files were written before front-end declarations existed: musicnn 0.1.0's.
+_UNDECLARED_FRONT_END = ("musicnn", "vgg")
 # Most bytes a weights file may hold once decompressed: MSD_musicnn_big, the largest musicnn model, needs
 # about 25 MB; the bound stops a small file that declares huge arrays before anything is allocated.
 MAX_WEIGHTS_BYTES = 512 * 2 ** 20
@@ -63,7 +87,7 @@ class ModelWeights:
     """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts."""
 
     name: str
-    architecture: str  # "musicnn" or "vgg"
+    architecture: str  # a key of VARIABLES: "musicnn", "vgg", "fcn", "crnn" or "musicnn_2020"
     labels: tuple[str, ...]
     front_end: FrontEnd
     arrays: dict[str, np.ndarray]
@@ -119,7 +143,7 @@ class ModelInfo:
     """What a model is, read from its weights file's headers without loading any weights."""
 
     name: str
-    architecture: str  # "musicnn" or "vgg"
+    architecture: str  # a key of VARIABLES
     n_labels: int
     front_end: FrontEnd
 
@@ -142,7 +166,7 @@ def _model_name(model: str | os.PathLike, path: Path) -> str:
 
 def _invalid(path: Path, reason: str) -> MusicnnError:
     return MusicnnError(f"{path} is not a valid musicnn_lite weights file ({reason}); "
-                        "write one with `python -m musicnn_lite.convert CHECKPOINT_FOLDER OUT.npz`")
+                        "write one with `python -m musicnn_lite.convert CHECKPOINT OUT.npz`")
 
 
 def _open_weights(path: Path) -> NpzArchive:
@@ -150,11 +174,16 @@ def _open_weights(path: Path) -> NpzArchive:
 
 
 def _front_end(path: Path, archive: NpzArchive, architecture: str) -> FrontEnd:
-    """The front-end the file declares; a file written before declarations existed is musicnn 0.1.0's."""
+    """The front-end the file declares, with the arrays it stores as `front_end/<name>`; a file written
+    before declarations existed is musicnn 0.1.0's."""
     if DECLARATION not in archive.headers:
+        if architecture not in _UNDECLARED_FRONT_END:
+            raise _invalid(path, f"a {architecture} model must declare its front-end")
         return musicnn_front_end(any_length=architecture == "musicnn")
+    arrays = {name.removeprefix(f"{DECLARATION}/"): archive.read(name) for name in archive.headers
+              if name.startswith(f"{DECLARATION}/")}
     try:
-        return parse_declaration(str(archive.read_text(DECLARATION)))
+        return parse_declaration(str(archive.read_text(DECLARATION)), arrays)
     except ValueError as error:
         raise _invalid(path, str(error)) from None
 

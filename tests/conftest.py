@@ -14,11 +14,16 @@ CLIPS = {
     "vibe_ace": AUDIO / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
 }
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
+# The survey's models (Won et al. 2020) and their reference clips: 10 s of Vibe Ace, shorter than a 29-s chunk, too.
+SURVEY_MODELS = ("MTT_fcn", "MTT_crnn", "MTT_musicnn_2020", "MSD_fcn", "MSD_crnn", "Jamendo_fcn", "Jamendo_crnn",
+                 "Jamendo_musicnn")
+SURVEY_CLIPS = {**CLIPS, "vibe_ace_10s": AUDIO / "Vibe_Ace_10s_16k.wav"}
 
 
 def golden(clip: str, model: str) -> dict[str, np.ndarray]:
-    """The shrunk musicnn 0.1.0 outputs of `clip` under `model` (see tests/data/make_golden.py)."""
-    stem = CLIPS[clip].name.rsplit(".", 1)[0]
+    """The shrunk reference outputs of `clip` under `model`: musicnn 0.1.0's, or for SURVEY_MODELS the
+    survey's PyTorch code's (see tests/data/make_golden.py)."""
+    stem = SURVEY_CLIPS[clip].name.rsplit(".", 1)[0]
     with np.load(DATA / "golden" / f"{stem}.{model}.npz") as data:
         return {key: data[key] for key in data.files}
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from musicnn_lite import Tagger, get_tagger, top_tags
 
-from conftest import CLIPS, run_cli
+from conftest import CLIPS, MODELS, SURVEY_MODELS, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,9 +82,9 @@ def test_built_wheel_carries_the_weights(tmp_path):
                     "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path)
     wheel, = tmp_path.glob("musicnn_lite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for model in ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"):
-        assert f"musicnn_lite/weights/{model}.npz" in names
-    assert "musicnn_lite/weights/LICENSE" in names
+    for model in (*MODELS, *SURVEY_MODELS):
+        assert {f"musicnn_lite/weights/{model}.npz", f"musicnn_lite/weights/{model}.onnx"} <= set(names)
+    assert {"musicnn_lite/weights/LICENSE", "musicnn_lite/weights/LICENSE-survey"} <= set(names)
     assert "musicnn_lite/weights/log_mel.npz" in names
     for page in ("index.html", "app.js", "style.css"):  # the tagging service's page
         assert f"musicnn_lite/service/static/{page}" in names

@@ -74,3 +74,35 @@ def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, c
 
 def test_model_info_reads_headers_only():
     assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, musicnn_front_end(any_length=False))
+
+
+def survey_arrays() -> dict[str, np.ndarray]:
+    with np.load(zoo.WEIGHTS_DIR / "MTT_crnn.npz") as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda arrays: arrays.pop("front_end"), "a crnn model must declare its front-end"),
+    (lambda arrays: arrays.pop("front_end/mel_filterbank"), "unsupported front-end declaration .*mel_filterbank"),
+    (lambda arrays: arrays.update({"front_end/mel_filterbank": arrays["front_end/mel_filterbank"][:, :64]}),
+     r"needs a float32 mel filterbank of \(257, 96\)"),
+    (lambda arrays: arrays.update({"front_end/mel_filterbank": -arrays["front_end/mel_filterbank"]}),
+     "the mel filterbank holds negative, NaN or infinite weights"),
+    (lambda arrays: arrays.update({"front_end/window": np.ones(512, np.float32)}),
+     "unsupported front-end declaration .*window"),
+])
+def test_a_survey_model_declares_its_whole_front_end(tmp_path, change, problem):
+    arrays = survey_arrays()
+    change(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(MusicnnError, match=rf"bad\.npz is not a valid musicnn_lite weights file \(.*{problem}"):
+        zoo.load_weights(tmp_path / "bad.npz")
+
+
+def test_a_survey_model_front_end_is_read_whole():
+    front_end = zoo.load_weights(zoo.WEIGHTS_DIR / "MTT_musicnn_2020.npz").front_end
+    assert (front_end.kind, front_end.sample_rate, front_end.n_fft, front_end.hop_length, front_end.n_mels) == \
+        ("db_mel", 16000, 512, 256, 96)
+    assert (front_end.patch_seconds, front_end.any_length, front_end.patch_length(None)) == (3, True, 48_000)
+    assert front_end.mel_filterbank.shape == (257, 96) and front_end.mel_filterbank.min() >= 0
+    assert zoo.model_info(zoo.WEIGHTS_DIR / "MTT_fcn.npz").front_end.any_length is False

@@ -8,9 +8,10 @@ from these models (see convert), and the Keras runtime runs them directly.
 import keras
 import numpy as np
 
-from . import musicnn, vgg
+from . import crnn, fcn, musicnn, musicnn_2020, vgg
 
-_BUILDERS = {"musicnn": musicnn.build, "vgg": vgg.build}
+_BUILDERS = {"musicnn": musicnn.build, "vgg": vgg.build, "fcn": fcn.build, "crnn": crnn.build,
+             "musicnn_2020": musicnn_2020.build}
 
 
 def build_model(architecture: str, weights: dict[str, np.ndarray], precision: str = "float32") -> keras.Model:

@@ -4,10 +4,22 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+TORCH_EPSILON = 1e-5  # the batch-norm epsilon of PyTorch-trained networks (the survey's)
 
-def batch_norm(name: str) -> layers.BatchNormalization:
-    """musicnn's batch normalisation (TF1's epsilon, 1e-3), used with its moving statistics."""
-    return layers.BatchNormalization(epsilon=1e-3, name=name)
+
+def batch_norm(name: str, epsilon: float = 1e-3) -> layers.BatchNormalization:
+    """Inference batch normalisation with moving statistics; epsilon 1e-3 is musicnn's (TF1's)."""
+    return layers.BatchNormalization(epsilon=epsilon, name=name)
+
+
+def conv_block(x, filters: int, pool: tuple[int, int], name: str, policy: str):
+    """Choi et al.'s block as the survey trained it: 3x3 conv ('same') -> batch norm -> ReLU -> max pool.
+
+    x is (batch, time, frequency, channels); `pool` is (time, frequency), floor-divided like PyTorch's.
+    """
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv", dtype=policy)(x)
+    x = ops.relu(batch_norm(f"{name}_bn", TORCH_EPSILON)(x))
+    return layers.MaxPooling2D(pool, name=f"{name}_pool")(x)
 
 
 def float32_outputs(outputs: dict) -> dict:

@@ -1,9 +1,16 @@
-"""Shrink the reference outputs of musicnn 0.1.0 (../shared/reference) into tests/data/golden.
+"""Shrink the reference outputs (../shared/reference) into tests/data/golden.
 
 Run from the repository root: python tests/data/make_golden.py ../shared/reference
-Taggrams are kept whole. Each feature is kept as a fingerprint small enough to commit:
-1000 values at fixed random positions, the mean of every patch, and its largest magnitude.
-The VGG models' `penultimate` (the input of their output layer) is musicnn's pool5, flattened.
+
+musicnn 0.1.0's models (reference/outputs): taggrams are kept whole. Each feature is kept as a
+fingerprint small enough to commit: 1000 values at fixed random positions, the mean of every
+patch, and its largest magnitude. The VGG models' `penultimate` (the input of their output
+layer) is musicnn's pool5, flattened.
+
+The survey's models (reference/sota/outputs): the taggram, "penultimate", the labels and the
+chunk length, whole, and of the dB mel spectrogram only the first and last EDGE_FRAMES frames of
+each chunk, where reflect padding shows (spectrogram_edges: chunks, 2 * EDGE_FRAMES, 96). Files
+are renamed to this package's model names (the survey's MTT musicnn is MTT_musicnn_2020 here).
 """
 
 import sys
@@ -12,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 SAMPLES = 1000
+SURVEY_KEPT = ("taggram", "penultimate", "labels", "chunk_samples")
+SURVEY_NAMES = {"MTT_musicnn": "MTT_musicnn_2020"}
+EDGE_FRAMES = 4
 
 
 def shrink(reference: Path, out: Path) -> None:
@@ -36,5 +46,18 @@ def fingerprint(name: str, value: np.ndarray, rng: np.random.Generator) -> dict[
             f"{name}.patch_mean": value.reshape(len(value), -1).mean(axis=1), f"{name}.absmax": np.abs(value).max()}
 
 
+def shrink_survey(reference: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted((reference / "sota" / "outputs").glob("*.npz")):
+        stem, model = path.name.removesuffix(".npz").rsplit(".", 1)
+        with np.load(path) as data:
+            kept = {key: data[key] for key in SURVEY_KEPT}
+            spectrogram = data["spectrogram"].transpose(0, 2, 1)  # (chunks, frames, 96), as the networks take it
+            kept["spectrogram_edges"] = np.concatenate([spectrogram[:, :EDGE_FRAMES], spectrogram[:, -EDGE_FRAMES:]], 1)
+        np.savez_compressed(out / f"{stem}.{SURVEY_NAMES.get(model, model)}.npz", **kept)
+
+
 if __name__ == "__main__":
-    shrink(Path(sys.argv[1]), Path(__file__).parent / "golden")
+    golden = Path(__file__).parent / "golden"
+    shrink(Path(sys.argv[1]), golden)
+    shrink_survey(Path(sys.argv[1]), golden)
