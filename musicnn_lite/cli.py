@@ -152,7 +152,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
     plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
-    heads = load_heads(loaded, model.name, zoo.FEATURES[model.architecture])
+    heads = load_heads(loaded, model)
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
                        args.threads, args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)

@@ -53,7 +53,7 @@ def train(examples: str | os.PathLike, model: str | os.PathLike | Tagger = "MSD_
             "cross_validation": _cross_validate(songs, tags),
             "patch_step": float(input_overlap or 3), "files_skipped": len(skipped), "library_version": __version__}
     return Head(Path(examples).resolve().name, tuple(tags), tagger.model_name, feature, weights, bias, info,
-                tuple(skipped))
+                tuple(skipped), tagger.model_sha256)
 
 
 def _tag_folders(examples: Path) -> dict[str, list[str]]:

@@ -39,7 +39,8 @@ class Tagger:
     so that they do not start a thread per core each.
 
     Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
-    of every result's taggram: the labels, then each head's tags as "HEAD:TAG".
+    of every result's taggram: the labels, then each head's tags as "HEAD:TAG"; `model_name`;
+    `model_sha256`, the digest of a user's weights file (None for a bundled model).
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
@@ -57,7 +58,8 @@ class Tagger:
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
         self.precision = precision
-        self.heads = load_heads(heads, self.model_name, self.feature_names)
+        self.model_sha256 = weights.sha256
+        self.heads = load_heads(heads, weights)
         self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
         self.threads = threads
         self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size,

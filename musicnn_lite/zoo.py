@@ -1,5 +1,6 @@
 """The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +66,17 @@ WEIGHTS_DIR = next((d for d in (_PACKAGE_DIR / "weights", _PACKAGE_DIR.parent / 
 
 @dataclass(frozen=True)
 class ModelWeights:
-    """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts."""
+    """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts.
+
+    sha256: the digest of a user's weights file, which its name (the file's stem) does not
+    identify; None for a bundled model, which its name does.
+    """
 
     name: str
     architecture: str  # "musicnn" or "vgg"
     labels: tuple[str, ...]
     arrays: dict[str, np.ndarray]
+    sha256: str | None
 
 
 _MODEL_CHOICES = (f"use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights file written by "
@@ -114,16 +120,19 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
-    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays)
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays,
+                        _model_sha256(model, path))
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model is, read from its weights file's headers without loading any weights."""
+    """What a model is, read from its weights file's headers without loading any weights (sha256: as in
+    ModelWeights)."""
 
     name: str
     architecture: str  # "musicnn" or "vgg"
     n_labels: int
+    sha256: str | None
 
 
 def model_info(model: str | os.PathLike) -> ModelInfo:
@@ -134,11 +143,24 @@ def model_info(model: str | os.PathLike) -> ModelInfo:
         headers = archive.headers
     if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
         raise _invalid(path, "missing or inconsistent architecture or labels")
-    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0])
+    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], _model_sha256(model, path))
+
+
+def weights_digest(weights_file: Path) -> str:
+    """sha256 of a weights file: what identifies a user's model (and what its ONNX graph records)."""
+    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
 
 
 def _model_name(model: str | os.PathLike, path: Path) -> str:
     return str(model) if str(model) in BUNDLED_MODELS else path.stem
+
+
+def _model_sha256(model: str | os.PathLike, path: Path) -> str | None:
+    """None for a bundled model (by its name, or a file holding its very weights), else the file's digest."""
+    if str(model) in BUNDLED_MODELS:
+        return None
+    digest = weights_digest(path)
+    return None if path.stem in BUNDLED_MODELS and digest == weights_digest(weights_path(path.stem)) else digest
 
 
 def _invalid(path: Path, reason: str) -> MusicnnError:

@@ -72,4 +72,4 @@ def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, c
 
 
 def test_model_info_reads_headers_only():
-    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50)
+    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, None)
