@@ -21,6 +21,7 @@ import numpy as np
 
 from .embeddings import patch_embeddings
 from .errors import MusicnnError
+from .files import readable_name
 from .npz_archive import NpzArchive, save_npz
 from .results.durable import write_atomically
 from .zoo import BUNDLED_MODELS, FEATURES, ModelInfo, ModelWeights
@@ -169,6 +170,8 @@ def load(path: str | os.PathLike) -> Head:
         raise MusicnnError(f"{path} is a head file of format {version}, written by a newer musicnn_lite; "
                            f"this version reads format {FORMAT_VERSION} and older: upgrade musicnn_lite")
     tags = header.get("tags") if isinstance(header, dict) else None
+    if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+        tags = [readable_name(tag) for tag in tags]  # those of a head trained on names that are not UTF-8
     if version != FORMAT_VERSION or not isinstance(tags, list) or len(tags) < 2 \
             or not all(isinstance(tag, str) for tag in tags) or len(set(tags)) != len(tags) \
             or not all(isinstance(header.get(key), str) for key in ("model", "feature")) \
@@ -179,7 +182,7 @@ def load(path: str | os.PathLike) -> Head:
         raise _corrupt(path, "missing or inconsistent header, weights or bias")
     info = {key: value for key, value in header.items()
             if key not in ("format_version", "tags", "model", "model_sha256", "feature")}
-    return Head(path.stem, tuple(tags), header["model"], header["feature"], weights, bias, info,
+    return Head(readable_name(path.stem), tuple(tags), header["model"], header["feature"], weights, bias, info,
                 model_sha256=header.get("model_sha256"))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MusicnnError
+from .files import readable_name
 from .npz_archive import ArrayHeader, NpzArchive
 
 BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
@@ -152,7 +153,7 @@ def weights_digest(weights_file: Path) -> str:
 
 
 def _model_name(model: str | os.PathLike, path: Path) -> str:
-    return str(model) if str(model) in BUNDLED_MODELS else path.stem
+    return str(model) if str(model) in BUNDLED_MODELS else readable_name(path.stem)
 
 
 def _model_sha256(model: str | os.PathLike, path: Path) -> str | None:

@@ -346,6 +346,43 @@ def test_ctrl_c_during_training_is_one_line_exit_130_and_writes_nothing(examples
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz", ".parquet"])
+def test_names_that_are_not_utf8_become_tags_and_head_names_with_their_bytes_as_xNN(
+        tmp_path, audio, held_out, tagger, suffix):
+    examples = tmp_path / "examples"
+    write_excerpt(examples / "blues" / "a.wav", audio["blues"], 0, 3)
+    write_excerpt(examples / "techno" / "a.wav", audio["techno"], 0, 3)
+    os.rename(examples / "techno", os.fsdecode(bytes(examples) + b"/electr\xf3nica"))  # a Latin-1 name
+    head_path = os.fsdecode(bytes(tmp_path) + b"/g\xe9nero.npz")
+    heads.train(examples, tagger).save(head_path)
+    head = heads.load(head_path)
+    assert (head.name, head.tags) == ("g\\xe9nero", ("blues", "electr\\xf3nica"))
+    head_tagger = Tagger("MSD_musicnn", heads=[head])
+    output = tmp_path / f"tags{suffix}"
+    assert tag_main([str(held_out[0]), "-o", str(output), "-q", "--head", head_path]) == 0
+    columns = head_tagger.tags[-2:]
+    assert columns == ["g\\xe9nero:blues", "g\\xe9nero:electr\\xf3nica"]
+    if suffix == ".csv":
+        assert output.read_text(encoding="utf-8").splitlines()[0].endswith(",".join(columns))
+    elif suffix == ".jsonl":
+        assert list(json.loads(output.read_text(encoding="utf-8"))["likelihoods"])[-2:] == columns
+    elif suffix == ".npz":
+        with np.load(output) as archive:
+            assert list(archive["tags"])[-2:] == columns
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_schema(output).names[-2:] == columns
+
+
+def test_tag_folders_that_would_be_one_tag_are_refused(tmp_path, audio, tagger):
+    for folder in (b"caf\xe9", b"caf\\xe9"):  # a byte that is not UTF-8, and the text that stands for it
+        write_excerpt(tmp_path / "new" / "a.wav", audio["techno"], 0, 3)
+        os.rename(tmp_path / "new", os.fsdecode(bytes(tmp_path) + b"/" + folder))
+    with pytest.raises(MusicnnError, match=r"would both be the tag 'caf\\\\xe9'.*rename one of them"):
+        heads.train(tmp_path, tagger)
+
+
 def test_top_tags_adds_the_likeliest_tag_of_each_head(head_files, held_out, capsys):
     tags = top_tags(held_out[1], model="MSD_musicnn", topN=2, heads=head_files[0])
     assert len(tags) == 3 and tags[2] == "genre:funk" and ":" not in tags[0] + tags[1]
