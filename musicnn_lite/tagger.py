@@ -94,8 +94,10 @@ class Tagger:
         A source is a path, a file object, or a (waveform array, sample rate) pair. Songs
         are decoded on `jobs` worker threads while the network runs, and patches of
         consecutive songs share batches. A song that fails yields (source, MusicnnError)
-        in place of its result and the rest go on. Options are checked here, before any
-        song is read. plan: a plan from `Tagger.plan`, in place of input_length,
+        in place of its result and the rest go on. If `sources` itself raises (a generator
+        that fails), the songs taken from it before are tagged and yielded, then its exception
+        is raised. Options are checked here, before any song is read. plan: a plan from
+        `Tagger.plan`, in place of input_length,
         input_overlap and features (which are then ignored).
         """
         plan = plan or self.plan(input_length, input_overlap, features)
