@@ -22,6 +22,7 @@ from . import zoo
 from .errors import MusicnnError, file_error_line, one_line
 from .files import audio_files
 from .head_file import Head, base_model, load, load_heads
+from .memory import check_batch, patch_bytes
 from .plan import PatchPlan
 from .progress import Progress
 from .results import FORMATS, OutputError, ResultWriter, open_writer, output_paths
@@ -57,7 +58,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "--head files were trained on, else MTT_musicnn)")
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
     parser.add_argument("-len", "--length", type=float, default=3.0,
-                        help="seconds per patch; the models were trained on 3 (default: 3)")
+                        help="seconds per patch; the models were trained on 3; a patch takes about "
+                             f"{patch_bytes(1) / 2 ** 20:.0f} MB of memory per second of it while it runs (default: 3)")
     parser.add_argument("-ov", "--overlap", type=float, default=False,
                         help="as in musicnn: seconds between the starts of consecutive patches "
                              "(default: one patch length, no overlap)")
@@ -86,8 +88,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
     many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
-                      help="most 3-s patches run through the network at once; larger batches take more memory "
-                           "and are no faster on a CPU (default: 4)")
+                      help=f"most 3-s patches run through the network at once; each takes about "
+                           f"{patch_bytes(3) / 2 ** 20:.0f} MB of memory while it runs, so a batch that would take "
+                           "more than 3/4 of this machine's memory is refused; larger batches are no faster on a "
+                           "CPU (default: 4)")
     many.add_argument("--threads", type=count_option, metavar="N",
                       help="most CPU threads the network computes on (default: one per core); the decoding "
                            "--jobs come on top")
@@ -152,6 +156,7 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
     plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
+    check_batch(args.batch_size, plan.input_length)
     heads = load_heads(loaded, model)
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,

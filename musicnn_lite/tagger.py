@@ -12,6 +12,7 @@ from .audio import AudioSource, stream_audio
 from .batch import run_songs
 from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
+from .memory import check_batch
 from .plan import FeatureRequest, PatchPlan
 from .spectrum import stream_log_mel, stream_patches
 from .tag_result import TagResult
@@ -25,7 +26,8 @@ class Tagger:
     batch_size: most patches run through the network at once. The Keras runtime pads
     batches to a power of two up to this size so that its graph is traced only a few
     times. On a CPU, 4 is as fast per patch as 64 (measured on TensorFlow) and keeps
-    memory low; a GPU wants more.
+    memory low; a GPU wants more. Each 3-s patch of a batch takes up to 34 MB while it runs
+    (see memory): a batch that would take more than 3/4 of the machine's memory is refused.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
     runtime: "auto" (ONNX Runtime whenever it can serve the request, else Keras), "onnx"
@@ -46,7 +48,7 @@ class Tagger:
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
                  precision: str = "float32", runtime: str = "auto", heads: HeadOrPath | Iterable[HeadOrPath] = (),
                  threads: int | None = None):
-        positive_int("batch_size", batch_size, "32")
+        check_batch(positive_int("batch_size", batch_size, "32"))
         if threads is not None:
             positive_int("threads", threads, "1")
         if precision not in ("float32", "bfloat16"):
@@ -68,8 +70,11 @@ class Tagger:
 
     def plan(self, input_length: float = 3, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
-        """The checked patching plan of these options for this model (see `tag`)."""
-        return PatchPlan.build(self.architecture, input_length, input_overlap, features, self.model_name)
+        """The checked patching plan of these options for this model (see `tag`); its patches must fit in
+        memory, batch_size at a time (see memory)."""
+        plan = PatchPlan.build(self.architecture, input_length, input_overlap, features, self.model_name)
+        check_batch(self.batch_size, plan.input_length)
+        return plan
 
     def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
             input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
@@ -104,6 +109,7 @@ class Tagger:
         if plan.architecture != self.architecture:
             raise MusicnnError(f"the plan is for a {plan.architecture} model, not {self.model_name}; "
                                "build it with this Tagger's plan()")
+        check_batch(self.batch_size, plan.input_length)
         jobs = positive_int("jobs", jobs, "2 decoding threads")
         songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
         return self._tag_songs(songs, plan, jobs)
