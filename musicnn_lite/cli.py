@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import zoo
+from .cluster import CONNECT_SECONDS, address_option, check_reachable, joined_address, start_ray
 from .errors import MusicnnError, file_error_line, one_line
 from .files import audio_files
 from .head_file import Head, base_model, load, load_heads
@@ -108,8 +109,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     scale.add_argument("--ray", action="store_true",
                        help="tag on Ray: on the cluster RAY_ADDRESS names if it is set, otherwise on a Ray "
                             "started on this machine for the run; needs an --output FILE ending in .parquet")
-    scale.add_argument("--ray-address", metavar="ADDR",
-                       help="tag on the Ray cluster whose head is at ADDR (host:port); implies --ray")
+    scale.add_argument("--ray-address", metavar="ADDR", type=address_option,
+                       help="tag on the Ray cluster whose head is at ADDR (host:port, or auto: the one `ray start` "
+                            f"made on this machine); implies --ray; one that does not answer within "
+                            f"{CONNECT_SECONDS} s is an error")
     args = parser.parse_args(argv)
     if not args.paths and not args.list_models:
         parser.error("give at least one audio file, folder or pattern (or --list-models)")
@@ -152,6 +155,9 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
     for path in args.paths:
         not_url(path)
+    joined = joined_address(args.ray_address) if args.ray else None
+    if joined:
+        check_reachable(*joined)
     loaded = [load(path) for path in args.head]
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
@@ -268,14 +274,12 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
     if not todo:
         return EXIT_FILES_FAILED if failed else EXIT_OK
     try:
+        started_here = start_ray(options.ray_address)
         import ray
 
         from . import ray as on_ray
     except ImportError:
         raise MusicnnError("--ray needs Ray: pip install 'musicnn_lite[ray]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        _start_ray(options.ray_address)
     try:
         rows = on_ray.tag_with(tagger, options.model, plan, todo, top_n=options.top_n, schema=writer.schema)
         with Progress(len(todo), show=not options.quiet) as bar:
@@ -292,21 +296,6 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
         if started_here:
             ray.shutdown()
     return EXIT_FILES_FAILED if failed else EXIT_OK
-
-
-def _start_ray(address: str | None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), or start Ray on this machine; Ray's chatter hidden."""
-    import logging
-
-    import ray
-
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(include_dashboard=False, **quiet)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def _files_to_tag(paths: list[str], writer: ResultWriter | None, options: _Options) -> tuple[list[str], int]:

@@ -14,7 +14,7 @@ from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
 from .memory import check_batch
 from .plan import FeatureRequest, PatchPlan
-from .spectrum import stream_log_mel, stream_patches
+from .spectrum import N_MELS, patch_frames, stream_log_mel, stream_patches
 from .tag_result import TagResult
 from .validators import positive_int
 
@@ -67,6 +67,7 @@ class Tagger:
         self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size,
                                               threads)
         self.runtime = self._runtime.name
+        self._check_heads_fit()
 
     def plan(self, input_length: float = 3, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
@@ -141,6 +142,16 @@ class Tagger:
                                                                for head in self.heads)], axis=1)
                 yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
                                         plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads})
+
+    def _check_heads_fit(self) -> None:
+        """Raise MusicnnError unless each head reads as many values per patch as its feature has here (a head
+        named after this model may come from another model of that name), found on one blank patch."""
+        if not self.heads:
+            return
+        blank = np.zeros((1, patch_frames(3), N_MELS), np.float32)
+        outputs = self._run_batch(blank, tuple(dict.fromkeys(head.feature for head in self.heads)))
+        for head in self.heads:
+            head.patch_scores(outputs[head.feature])
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches (patches, frames, 96)."""

@@ -272,6 +272,9 @@ def test_head_of_another_base_model_or_feature_is_refused(head, head_files):
         Tagger("MSD_vgg", heads=[head])
     with pytest.raises(MusicnnError, match="reads 753 values per patch, but this max_pool has 500"):
         head.patch_scores(np.zeros((2, 500), np.float32))
+    narrow = head_file.Head("narrow", head.tags, "MSD_musicnn", "max_pool", head.weights[:500], head.bias)
+    with pytest.raises(MusicnnError, match="'narrow' reads 500 values per patch, but this max_pool has 753"):
+        Tagger("MSD_musicnn", heads=[narrow])  # found when the Tagger is built, before any song is read
 
 
 def test_two_heads_of_one_name_are_refused(head_files):
