@@ -26,13 +26,14 @@ def get_tagger(model: str | os.PathLike = "MTT_musicnn", heads: HeadOrPath | Ite
     return _cached_tagger(zoo.model_id(model), head_list(heads))
 
 
-def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float = 3,
+def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", input_length: float | None = None,
               input_overlap: float | bool = False, extract_features: bool = True, *, sr: float | None = None):
     """Taggram, tag names and (optionally) features of a song, as musicnn's extractor returns them.
 
     file_name: path, file object, or waveform array (then `sr`, its sample rate in Hz, is required).
     model: 'MTT_musicnn', 'MSD_musicnn', 'MTT_vgg', 'MSD_vgg' or the path of a converted weights file.
-    input_length: seconds per patch; the models were trained on 3 (VGG models take only 3).
+    input_length: seconds per patch; left out, the length the model was trained on (3 s for
+        musicnn 0.1.0's models; only its musicnn models take other lengths).
     input_overlap: despite its name, the step between the starts of consecutive patches, in
         seconds, as in musicnn; False means one patch length (no overlap).
     Returns (taggram, tags, features), or (taggram, tags) when extract_features is False:
@@ -48,7 +49,7 @@ def extractor(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", 
 
 
 def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", topN: int = 3,
-             input_length: float = 3, input_overlap: float | bool = False, print_tags: bool = True,
+             input_length: float | None = None, input_overlap: float | bool = False, print_tags: bool = True,
              save_tags: str | os.PathLike | bool = False, *, sr: float | None = None,
              heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> list[str]:
     """The topN most likely tags of a song (song level: taggram averaged over patches).
@@ -60,10 +61,11 @@ def top_tags(file_name: AudioSource, model: str | os.PathLike = "MTT_musicnn", t
     """
     tagger = get_tagger(model, heads)
     topN = tag_count("topN", topN, len(tagger.labels))
+    plan = tagger.plan(input_length, input_overlap)
     result = tagger.tag(file_name, sr=sr, input_length=input_length, input_overlap=input_overlap)
     tags = result.top(topN) + result.top_head_tags()
     name = "<waveform array>" if isinstance(file_name, np.ndarray) else str(file_name)
-    print_and_save(name, tags, tagger.model_name, input_length, input_overlap, print if print_tags else None,
+    print_and_save(name, tags, tagger.model_name, plan.input_length, input_overlap, print if print_tags else None,
                    save_tags or None)
     sys.stdout.flush()
     return tags

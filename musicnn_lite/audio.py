@@ -1,4 +1,4 @@
-"""Audio in: decode a file or take a waveform array, mix to mono, resample to 16 kHz.
+"""Audio in: decode a file or take a waveform array, mix to mono, resample to the model's rate (16 kHz so far).
 
 Matches `librosa.load(path, sr=16000)` (float32 decode, channel mean, soxr_hq
 resampling), which is how musicnn read audio and what its models were trained on.
@@ -19,7 +19,7 @@ import soxr
 from .errors import MusicnnError
 from .validators import not_url, whole_number
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # the rate every model so far was trained at (each declares its own: front_end)
 # Sample rates accepted, in Hz. Below, resampling to 16 kHz would multiply the samples (and the
 # memory) by more than 16; above, no real audio is sampled, and soxr hangs on extreme ratios (1e18 Hz).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
@@ -27,18 +27,18 @@ BLOCK_SECONDS = 30  # decoded per step: a long file never sits in memory whole
 AudioSource = str | bytes | os.PathLike | BinaryIO | np.ndarray
 
 
-def load_audio(source: AudioSource, sr: float | None = None) -> np.ndarray:
-    """Mono float32 waveform at 16 kHz, shape (samples,), from a path, file object or array.
+def load_audio(source: AudioSource, sr: float | None = None, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 waveform at `rate` Hz, shape (samples,), from a path, file object or array.
 
     `sr` is the sample rate of an array source, in Hz; it is required for arrays and
     must be left out for files, whose header says it.
     """
-    return np.concatenate(list(stream_audio(source, sr)))
+    return np.concatenate(list(stream_audio(source, sr, rate=rate)))
 
 
-def stream_audio(source: AudioSource, sr: float | None = None,
-                 block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
-    """The waveform of `load_audio` as consecutive 16-kHz mono float32 blocks.
+def stream_audio(source: AudioSource, sr: float | None = None, block_seconds: float = BLOCK_SECONDS,
+                 rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """The waveform of `load_audio` as consecutive mono float32 blocks at `rate` Hz.
 
     Files are decoded `block_seconds` at a time and resampled with a streaming soxr
     resampler, whose output equals librosa's one-shot soxr_hq resampling sample for sample.
@@ -56,23 +56,23 @@ def stream_audio(source: AudioSource, sr: float | None = None,
         name = source if isinstance(source, str) else "the file object"
     mono = (_finite(block, name).mean(axis=0) for block in blocks)  # the channel mean, as librosa.to_mono
     samples = 0
-    for block in _resample(mono, native_sr):
+    for block in _resample(mono, native_sr, rate):
         samples += len(block)
         yield block
     if samples == 0:
         raise MusicnnError(f"{name} holds no audio samples; pass audio at least one sample long")
 
 
-def _resample(blocks: Iterator[np.ndarray], native_sr: int) -> Iterator[np.ndarray]:
-    """Blocks resampled to 16 kHz as `librosa.resample(y, orig_sr=native_sr, target_sr=16000)` would.
+def _resample(blocks: Iterator[np.ndarray], native_sr: int, rate: int) -> Iterator[np.ndarray]:
+    """Blocks resampled to `rate` as `librosa.resample(y, orig_sr=native_sr, target_sr=rate)` would.
 
-    Like librosa, the total length is fixed to ceil(samples * 16000 / native_sr); the
+    Like librosa, the total length is fixed to ceil(samples * rate / native_sr); the
     last block is held back so that the fix can reach it.
     """
-    if native_sr == SAMPLE_RATE:
+    if native_sr == rate:
         yield from blocks
         return
-    stream = soxr.ResampleStream(native_sr, SAMPLE_RATE, 1, dtype="float32", quality="soxr_hq")
+    stream = soxr.ResampleStream(native_sr, rate, 1, dtype="float32", quality="soxr_hq")
     held, samples_in, samples_out = np.zeros(0, np.float32), 0, 0
     for block in blocks:
         samples_in += len(block)
@@ -83,7 +83,7 @@ def _resample(blocks: Iterator[np.ndarray], native_sr: int) -> Iterator[np.ndarr
             samples_out += len(held)
             held = resampled
     tail = np.concatenate([held, stream.resample_chunk(np.zeros(0, np.float32), last=True)])
-    wanted = math.ceil(samples_in * SAMPLE_RATE / native_sr) - samples_out
+    wanted = math.ceil(samples_in * rate / native_sr) - samples_out
     yield np.pad(tail[:wanted], (0, max(0, wanted - len(tail))))
 
 

@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING
 
 from . import zoo
 from .cluster import CONNECT_SECONDS, address_option, check_reachable, joined_address, start_ray
+from .embeddings import feature_widths
 from .errors import MusicnnError, file_error_line, one_line
-from .files import audio_files
+from .files import AUDIO_EXTENSIONS, audio_files
 from .head_file import Head, base_model, load, load_heads
 from .memory import check_batch, patch_bytes
 from .plan import PatchPlan
 from .progress import Progress
 from .results import FORMATS, OutputError, ResultWriter, open_writer, output_paths
-from .results.printout import print_and_save
+from .results.printout import check_save_file, print_and_save
 from .runtimes import RUNTIMES
+from .spectrum import patch_frames
 from .tag_result import likeliest_head_tags
 from .validators import count_option, not_url, tag_count
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from .tagger import Tagger
 
 # Exit statuses: every file tagged; some failed (or the run stopped on an error); bad usage;
-# the --output file cannot be written; interrupted.
+# the --output file, the --save file or standard output cannot be written; interrupted.
 EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -48,9 +50,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Tag music with the pretrained musicnn models: prints the top tags of each file, "
                     "or writes every file's results to a .csv, .jsonl, .npz or .parquet file.",
         epilog=f"exit status: {EXIT_OK} every file tagged; {EXIT_FILES_FAILED} some files failed (each is "
-               f"reported) or an error stopped the run; {EXIT_USAGE} bad usage (options, or an input that is "
-               f"the --output file); {EXIT_OUTPUT} the --output file cannot be written (disk full, another run "
-               f"writing it, no permission); {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
+               f"reported), an error stopped the run, or no audio files were found; {EXIT_USAGE} bad usage "
+               f"(options, or an input that is the --output file); {EXIT_OUTPUT} the --output file, the --save "
+               f"file or standard output cannot be written (disk full, another run writing it, no permission) "
+               f"or was closed; {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")
@@ -58,9 +61,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="bundled model name or path of a converted weights file (default: the model the "
                              "--head files were trained on, else MTT_musicnn)")
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
-    parser.add_argument("-len", "--length", type=float, default=3.0,
-                        help="seconds per patch; the models were trained on 3; a patch takes about "
-                             f"{patch_bytes(1) / 2 ** 20:.0f} MB of memory per second of it while it runs (default: 3)")
+    parser.add_argument("-len", "--length", type=float,
+                        help="seconds per patch (default: the length the model was trained on, 3 for musicnn "
+                             "0.1.0's models; only its musicnn models take other lengths); a patch takes about "
+                             f"{patch_bytes(patch_frames(1)) / 2 ** 20:.0f} MB of memory per second of it while "
+                             "it runs")
     parser.add_argument("-ov", "--overlap", type=float, default=False,
                         help="as in musicnn: seconds between the starts of consecutive patches "
                              "(default: one patch length, no overlap)")
@@ -89,10 +94,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
     many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
-                      help=f"most 3-s patches run through the network at once; each takes about "
-                           f"{patch_bytes(3) / 2 ** 20:.0f} MB of memory while it runs, so a batch that would take "
-                           "more than 3/4 of this machine's memory is refused; larger batches are no faster on a "
-                           "CPU (default: 4)")
+                      help=f"most patches run through the network at once; each 3-s patch takes about "
+                           f"{patch_bytes(patch_frames(3)) / 2 ** 20:.0f} MB of memory while it runs, so a batch "
+                           "that would take more than 3/4 of this machine's memory is refused; larger batches are "
+                           "no faster on a CPU (default: 4)")
     many.add_argument("--threads", type=count_option, metavar="N",
                       help="most CPU threads the network computes on (default: one per core); the decoding "
                            "--jobs come on top")
@@ -155,14 +160,16 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
     """The checked options and patching plan, from the model's file headers alone (no TensorFlow yet)."""
     for path in args.paths:
         not_url(path)
+    if args.save:
+        check_save_file(args.save)
     joined = joined_address(args.ray_address) if args.ray else None
     if joined:
         check_reachable(*joined)
     loaded = [load(path) for path in args.head]
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
-    plan = PatchPlan.build(model.architecture, args.length, args.overlap, args.features, model.name)
-    check_batch(args.batch_size, plan.input_length)
+    plan = PatchPlan.build(model.front_end, model.architecture, args.length, args.overlap, args.features, model.name)
+    check_batch(args.batch_size, plan)
     heads = load_heads(loaded, model)
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
@@ -182,26 +189,27 @@ def _models_table() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (see EXIT_OK and the others)."""
     args = _parse_args(argv)
-    if args.list_models:
-        print(_models_table())
-        return EXIT_OK
-    try:
-        options, plan = _options(args)
-    except MusicnnError as error:
-        return _report(error, args.debug)
-    try:
-        paths = audio_files(args.paths, exclude=output_paths(args.output) if args.output else ())
-    except MusicnnError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    from .tagger import Tagger
-
     writer = None
     try:
+        if args.list_models:
+            _print_out(_models_table())
+            return EXIT_OK
+        options, plan = _options(args)
+        try:
+            paths = audio_files(args.paths, exclude=output_paths(args.output) if args.output else ())
+        except MusicnnError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        if not paths:
+            raise MusicnnError(f"no audio files in {', '.join(args.paths)} (a folder is searched for "
+                               f"{' '.join(sorted(AUDIO_EXTENSIONS))} files); give audio files, or folders or "
+                               "patterns that hold some")
+        from .tagger import Tagger
+
         tagger = Tagger(options.model, batch_size=options.batch_size, precision=options.precision,
                         runtime=options.runtime, heads=options.heads, threads=options.threads)
         writer = open_writer(options.output, tagger.model_name, tagger.tags, options.top_n, options.resume,
-                             _feature_widths(tagger, options, plan)) if options.output else None
+                             feature_widths(tagger, plan.features)) if options.output else None
         with writer or contextlib.nullcontext():
             tag = _tag_on_ray if options.ray else _tag_files
             return tag(tagger, paths, writer, options, plan)
@@ -210,12 +218,41 @@ def main(argv: list[str] | None = None) -> int:
             if writer else ""
         print(f"error: {error}{go_on}", file=sys.stderr)
         return EXIT_OUTPUT
+    except _StdoutClosed:
+        if writer:
+            print(f"standard output was closed; the files done are in {_shown(writer.kept_in)}: add --resume to "
+                  "go on", file=sys.stderr)
+        return EXIT_OUTPUT
     except MusicnnError as error:
-        return _report(error, options.debug)
+        return _report(error, args.debug)
     except KeyboardInterrupt:
         again = f"; the files done are in {_shown(writer.kept_in)}: add --resume to go on" if writer else ""
         print(f"interrupted{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+class _StdoutClosed(Exception):
+    """The reader of standard output has closed it (as `| head -1` does): the run stops, quietly."""
+
+
+def _print_out(text: str, bar: Progress | None = None) -> None:
+    """Print `text` on standard output (above `bar`, if given), now; a full disk or a closed pipe stops the run.
+
+    Bytes of a file name that are not UTF-8 are shown as `\\xNN`, as on stderr.
+    """
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    try:
+        if bar:
+            bar.write(text, file=sys.stdout)
+        else:
+            print(text)
+        sys.stdout.flush()
+    except OSError as error:
+        with contextlib.suppress(OSError, ValueError):  # what is left in the buffer goes nowhere at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(error, BrokenPipeError):
+            raise _StdoutClosed from None
+        raise OutputError(f"cannot write to standard output: {error.strerror or error}") from None
 
 
 def _resume_command(argv: list[str] | None) -> str:
@@ -235,15 +272,6 @@ def _report(error: MusicnnError, debug: bool) -> int:
         traceback.print_exception(error, file=sys.stderr)
     print(f"error: {error}", file=sys.stderr)
     return EXIT_FILES_FAILED
-
-
-def _feature_widths(tagger: Tagger, options: _Options, plan: PatchPlan) -> dict[str, int] | None:
-    """The channels of each --features layer, which a Parquet output needs before its first row."""
-    if not options.output.lower().endswith(".parquet"):
-        return None
-    from .results.parquet_file import feature_widths
-
-    return feature_widths(tagger, plan.features)
 
 
 def _tag_files(tagger: Tagger, paths: list[str], writer: ResultWriter | None, options: _Options,
@@ -315,4 +343,4 @@ def _report_file(bar: Progress, path: str, model: str, options: _Options, plan: 
         bar.write(f"error: {file_error_line(path, error)}")
         return
     print_and_save(path, tags, model, plan.input_length, plan.input_overlap,
-                   functools.partial(bar.write, file=sys.stdout) if options.print_tags else None, options.save)
+                   functools.partial(_print_out, bar=bar) if options.print_tags else None, options.save)

@@ -6,7 +6,7 @@ Usage: python -m musicnn_lite.convert CHECKPOINT_FOLDER OUTPUT.npz [--labels MTT
 A musicnn checkpoint folder holds `.index` and `.data-00000-of-00001` (plus Adam
 slots, which are dropped). The output holds the inference variables only, keyed
 `<layer>/<variable>` with the layer names of `musicnn_lite.networks`, plus the
-architecture name and the tag vocabulary. Layer sizes are not stored: they are
+architecture name, the tag vocabulary and the front-end declaration. Layer sizes are not stored: they are
 read back from the variable shapes, so wider models (MSD_musicnn_big) convert too.
 Beside it goes OUTPUT.onnx, the Keras model exported for ONNX Runtime (the default
 runtime), with the taggram and every feature as named outputs; the bundled graphs in
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MusicnnError
+from .front_end import musicnn_front_end
 from .labels import LABELS_BY_DATASET
 
 _BN = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -111,7 +112,8 @@ def convert_checkpoint(folder: str | Path, output: str | Path, dataset: str | No
 
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "wb") as file:
-        np.savez(file, architecture=np.array(architecture), labels=np.array(labels), **arrays)
+        np.savez(file, architecture=np.array(architecture), labels=np.array(labels),
+                 front_end=np.array(musicnn_front_end(any_length=architecture == "musicnn").declaration()), **arrays)
     export_onnx(output)
     return output
 
@@ -120,12 +122,11 @@ def export_onnx(weights_file: str | Path) -> Path:
     """Write the ONNX graph of a weights file beside it (same name, .onnx) and return its path.
 
     The graph is the Keras model of `musicnn_lite.networks` exported through tf2onnx: input
-    "spectrogram" (batch, frames, 96), with any number of frames for musicnn models (VGG
-    models: 187), outputs "taggram" and every feature by name. Its metadata records the
+    "spectrogram" (batch, frames, mel bands), any number of frames where the model's front-end takes
+    any patch length (musicnn models; VGG: 187), outputs "taggram" and every feature by name. Its metadata records the
     sha256 of the weights file, which the ONNX runtime checks before it uses the graph.
     """
     from . import runtimes, zoo
-    from .spectrum import N_MELS
     from .tensorflow_noise import tensorflow_noise_filtered
 
     weights_file = Path(weights_file)
@@ -137,17 +138,17 @@ def export_onnx(weights_file: str | Path) -> Path:
         import onnx
 
         from . import networks
-        from .networks.vgg import VGG_FRAMES
 
         network = networks.build_model(weights.architecture, weights.arrays)
         exportable = keras.Model(network.input, [network.output[name] for name in names])
-        frames = None if weights.architecture == "musicnn" else VGG_FRAMES
+        front_end = weights.front_end
+        frames = None if front_end.any_length else front_end.frames(front_end.patch_length(None))
         exported = Path(scratch) / "graph.onnx"
         # tf2onnx reports its progress on stdout; Keras' numpy-2 patch of it warns about np.object
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            exportable.export(str(exported), format="onnx", verbose=False,
-                              input_signature=[keras.InputSpec(shape=(None, frames, N_MELS), dtype="float32")])
+            signature = [keras.InputSpec(shape=(None, frames, front_end.n_mels), dtype="float32")]
+            exportable.export(str(exported), format="onnx", verbose=False, input_signature=signature)
         graph = onnx.load(str(exported))
         _name_graph_ports(graph.graph, zoo.GRAPH_INPUT, names)
         graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=zoo.weights_digest(weights_file))

@@ -6,7 +6,15 @@ last (channels), then, for a song, the mean over its patches. A feature that alr
 vector per patch (`penultimate`, `max_pool`) is kept as it is.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
 
 
 def patch_embeddings(feature: np.ndarray) -> np.ndarray:
@@ -18,3 +26,12 @@ def patch_embeddings(feature: np.ndarray) -> np.ndarray:
 def song_embedding(feature: np.ndarray) -> np.ndarray:
     """(channels,) float32: the mean of `patch_embeddings` over the song's patches."""
     return patch_embeddings(feature).mean(axis=0)
+
+
+def feature_widths(tagger: Tagger, features: Iterable[str]) -> dict[str, int]:
+    """The channels of each of `features` (the width of its embeddings), measured on one blank patch."""
+    features = tuple(features)
+    if not features:
+        return {}
+    outputs = tagger.predict(np.zeros((1, *tagger.plan().input_shape), np.float32), features)
+    return {name: outputs[name].shape[-1] for name in features}

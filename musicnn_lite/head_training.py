@@ -17,6 +17,7 @@ from .embeddings import patch_embeddings
 from .errors import MusicnnError, file_error_line, one_line
 from .files import audio_files, readable_name
 from .head_file import Head
+from .plan import PatchPlan
 from .progress import Progress
 from .tagger import Tagger
 from .version import __version__
@@ -31,7 +32,7 @@ def train(examples: str | os.PathLike, model: str | os.PathLike | Tagger = "MSD_
 
     model: the base model's name or weights path, or a Tagger already built (reused).
     feature: the layer whose per-patch embedding the head reads ("max_pool": 753 per patch).
-    input_overlap: the step between patch starts in seconds, as in Tagger.tag; False: 3 s.
+    input_overlap: the step between patch starts in seconds, as in Tagger.tag; False: one patch.
     jobs: audio decoding threads. progress: a progress bar on stderr (when it is a terminal),
     and a line there for each file that cannot be read. Such files are skipped and listed in
     the head's `skipped`; training goes on.
@@ -40,7 +41,8 @@ def train(examples: str | os.PathLike, model: str | os.PathLike | Tagger = "MSD_
     """
     folders = _tag_folders(Path(examples))
     tagger = model if isinstance(model, Tagger) else Tagger(model)
-    embeddings, skipped = _embed(tagger, folders, feature, input_overlap, jobs, progress)
+    plan = tagger.plan(input_overlap=input_overlap, features=[feature])
+    embeddings, skipped = _embed(tagger, folders, plan, jobs, progress)
     tags = sorted(folders)
     for tag in tags:
         if not embeddings[tag]:
@@ -51,7 +53,8 @@ def train(examples: str | os.PathLike, model: str | os.PathLike | Tagger = "MSD_
     weights, bias = _fit(songs)
     info = {"songs_per_tag": {tag: len(embeddings[tag]) for tag in tags},
             "cross_validation": _cross_validate(songs, tags),
-            "patch_step": float(input_overlap or 3), "files_skipped": len(skipped), "library_version": __version__}
+            "patch_step": float(input_overlap or plan.input_length), "files_skipped": len(skipped),
+            "library_version": __version__}
     name = readable_name(Path(examples).resolve().name)
     return Head(name, tuple(tags), tagger.model_name, feature, weights, bias, info, tuple(skipped), tagger.model_sha256)
 
@@ -80,13 +83,13 @@ def _tag_folders(examples: Path) -> dict[str, list[str]]:
     return folders
 
 
-def _embed(tagger: Tagger, folders: dict[str, list[str]], feature: str, input_overlap: float | bool,
-           jobs: int, progress: bool) -> tuple[dict[str, list[np.ndarray]], list[tuple[str, str]]]:
+def _embed(tagger: Tagger, folders: dict[str, list[str]], plan: PatchPlan, jobs: int,
+           progress: bool) -> tuple[dict[str, list[np.ndarray]], list[tuple[str, str]]]:
     """Per tag, each readable song's patch embeddings (patches, dims); and (path, reason) of the rest."""
     tag_of = {path: tag for tag, paths in folders.items() for path in paths}
     embeddings: dict[str, list[np.ndarray]] = {tag: [] for tag in folders}
     skipped = []
-    plan = tagger.plan(input_overlap=input_overlap, features=[feature])
+    feature, = plan.features
     with Progress(len(tag_of), show=progress) as bar:
         for path, result in tagger.tag_many(list(tag_of), jobs=jobs, plan=plan):
             if isinstance(result, MusicnnError):

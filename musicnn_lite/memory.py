@@ -9,20 +9,25 @@ it would take more than 3/4 of the machine's memory: the kernel would kill the r
 saved.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import MusicnnError
-from .spectrum import FRAME_SECONDS, patch_frames
 
-PATCH_BYTES_PER_FRAME = 192 * 2 ** 10  # 192 KB per frame: 35 MB per 3-s patch (187 frames)
+if TYPE_CHECKING:
+    from .plan import PatchPlan
+
+PATCH_BYTES_PER_FRAME = 192 * 2 ** 10  # 192 KB per frame: 35 MB per 3-s patch of musicnn 0.1.0's (187 frames)
 MEMORY_SHARE = 0.75  # of the machine's memory, the most a batch may take
 _CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")  # a container's limit (cgroup v2), "max" when none
 
 
-def patch_bytes(input_length: float) -> int:
-    """Bytes one patch of `input_length` seconds takes while it runs through the network."""
-    return patch_frames(input_length) * PATCH_BYTES_PER_FRAME
+def patch_bytes(frames: int) -> int:
+    """Bytes one patch of `frames` spectrogram frames (the network's input) takes while it runs."""
+    return frames * PATCH_BYTES_PER_FRAME
 
 
 def machine_memory() -> int | None:
@@ -39,23 +44,24 @@ def machine_memory() -> int | None:
     return min(memory, int(limit)) if limit.isdigit() else memory
 
 
-def check_batch(batch_size: int, input_length: float = 3) -> None:
-    """Raise MusicnnError if `batch_size` patches of `input_length` seconds would not fit in memory."""
+def check_batch(batch_size: int, plan: PatchPlan) -> None:
+    """Raise MusicnnError if `batch_size` patches of `plan` would not fit in memory."""
     memory = machine_memory()
     if memory is None:
         return
-    spare, per_patch = memory * MEMORY_SHARE, patch_bytes(input_length)
+    spare, per_patch = memory * MEMORY_SHARE, patch_bytes(plan.input_shape[0])
     if batch_size * per_patch <= spare:
         return
     spared = f"more than the {_gb(spare)} this machine can spare (3/4 of its {_gb(memory)})"
     fit = int(spare // per_patch)
     if fit:
-        raise MusicnnError(f"batch_size={batch_size} patches of {input_length:g} s need about "
+        raise MusicnnError(f"batch_size={batch_size} patches of {plan.input_length:g} s need about "
                            f"{_gb(batch_size * per_patch)} while they run ({per_patch / 2 ** 20:.0f} MB each), "
                            f"{spared}; use batch_size={fit} or less")
-    longest = int(spare // PATCH_BYTES_PER_FRAME * FRAME_SECONDS)
-    raise MusicnnError(f"a patch of input_length={input_length:g} s needs about {_gb(per_patch)} while it runs, "
-                       f"{spared}; use input_length={longest} or less (the models were trained on 3 s)")
+    longest = int(plan.patch_seconds * spare / per_patch)  # the cost grows with the patch's length
+    raise MusicnnError(f"a patch of input_length={plan.input_length:g} s needs about {_gb(per_patch)} while it "
+                       f"runs, {spared}; use input_length={longest} or less (the model was trained on "
+                       f"{plan.front_end.patch_seconds:g} s)")
 
 
 def _gb(size: float) -> str:

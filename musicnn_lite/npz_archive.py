@@ -34,7 +34,8 @@ class NpzArchive:
     """An open .npz archive whose array headers (`headers`: name -> (shape, dtype)) have been checked.
 
     invalid(reason) makes the MusicnnError raised for anything wrong with the file, so that
-    each kind of file explains itself in its own words. Use it as a context manager.
+    each kind of file explains itself in its own words. `comment` is the zip archive's comment
+    (bytes). Use it as a context manager.
     """
 
     def __init__(self, path: str | os.PathLike, max_bytes: int, invalid: Callable[[str], MusicnnError]):
@@ -43,6 +44,7 @@ class NpzArchive:
             self._zip = zipfile.ZipFile(path)  # never np.load: it would also open .npy files and pickles
         except _READ_ERRORS as error:
             raise invalid(f"not an .npz archive: {error}") from error
+        self.comment = self._zip.comment
         try:
             self.headers = self._read_headers(max_bytes)
         except BaseException:

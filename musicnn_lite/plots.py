@@ -31,19 +31,24 @@ TOP_COLOR, OTHER_COLOR = "tab:orange", "tab:blue"
 
 def plot_taggram(taggram: np.ndarray, tags: Sequence[str], input_length: float = 3,
                  input_overlap: float | bool = False, ax: Axes | None = None, colorbar: bool = True,
-                 timestamps: np.ndarray | None = None) -> Axes:
+                 timestamps: np.ndarray | None = None, patch_seconds: float | None = None) -> Axes:
     """Tag likelihoods over time: one row per tag (first tag on top), time in seconds across.
 
     taggram: (patches, tags) likelihoods as `extractor` returns them; tags: its column names.
-    input_length, input_overlap: the values the taggram was computed with. Patch i starts
-    at i * step seconds and lasts input_length (patch_frames(input_length) frames of 16 ms).
+    input_length, input_overlap: the values a musicnn 0.1.0 model's taggram was computed with.
+    Patch i starts at i * step seconds and lasts input_length (patch_frames(input_length) frames
+    of 16 ms).
     timestamps: (patches,) the start of each patch in seconds, as `TagResult.timestamps`;
-    when given, input_overlap is not needed. Each column reaches halfway to the
+    when given, input_overlap is not needed. patch_seconds: how long each patch lasts, as
+    `TagResult.patch_seconds` (any model's: a 29-s chunk of FCN, say); when given,
+    input_length is not needed. Each column reaches halfway to the
     neighbouring patches' centres, so back-to-back patches (input_overlap=False) are drawn
     exactly over their own seconds, and overlapping ones each over the stretch nearest their centre.
     """
     taggram = _check_taggram(taggram, tags)
     n_frames = patch_frames(input_length)
+    if patch_seconds is None:
+        patch_seconds = n_frames * FRAME_SECONDS
     if timestamps is None:
         timestamps = patch_starts(len(taggram), step_frames(input_overlap, n_frames))
     timestamps = np.asarray(timestamps, dtype=float)
@@ -52,7 +57,7 @@ def plot_taggram(taggram: np.ndarray, tags: Sequence[str], input_length: float =
                            "patches; pass the timestamps of the same result")
     if ax is None:
         ax = _new_axes(width=10, n_rows=len(tags))
-    mesh = ax.pcolormesh(_time_edges(timestamps, n_frames * FRAME_SECONDS),
+    mesh = ax.pcolormesh(_time_edges(timestamps, patch_seconds),
                          np.arange(len(tags) + 1) - 0.5, taggram.T, vmin=0, cmap="viridis")
     _label_rows(ax, tags)
     ax.set_xlabel("time (s)")

@@ -24,11 +24,12 @@ import pyarrow as pa
 import ray
 import ray.data
 
+from .embeddings import feature_widths
 from .errors import MusicnnError
 from .files import audio_files
 from .head_file import Head, HeadOrPath
 from .plan import FeatureRequest, PatchPlan
-from .results.parquet_file import feature_widths, result_row, result_schema, rows_table
+from .results.parquet_file import result_row, result_schema, rows_table
 from .validators import positive_int, tag_count
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ PathSource = str | os.PathLike | Iterable[str | os.PathLike] | ray.data.Dataset
 
 
 def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, features: FeatureRequest = (),
-        top_n: int = 3, input_length: float = 3, input_overlap: float | bool = False,
+        top_n: int = 3, input_length: float | None = None, input_overlap: float | bool = False,
         files_per_batch: int = 4, concurrency: int | tuple[int, int] | None = None, num_cpus: float = 1,
         num_gpus: float = 0, batch_size: int = 4, precision: str = "float32", runtime: str = "auto",
         heads: HeadOrPath | Iterable[HeadOrPath] = ()) -> ray.data.Dataset:

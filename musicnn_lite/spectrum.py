@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .bundled import WEIGHTS_DIR
 from .errors import MusicnnError
 from .validators import positive_seconds
-from .zoo import WEIGHTS_DIR
 
 N_FFT = 512
 HOP_LENGTH = 256

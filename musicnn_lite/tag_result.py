@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spectrum import patch_frames, patch_starts
+from .spectrum import FRAME_SECONDS, patch_frames, patch_starts
 from .validators import tag_count
 
 
@@ -25,6 +25,7 @@ class TagResult:
     given, those of back-to-back 3-s patches (the default input_length and input_overlap).
     heads: head name -> its tags, for a Tagger with heads: their scores follow the model's
     tags in the taggram, in columns named "HEAD:TAG"; a head's scores sum to 1 in each patch.
+    patch_seconds: the seconds of audio each patch spans (2.992 for musicnn's 187-frame patches).
     """
 
     taggram: np.ndarray
@@ -32,6 +33,7 @@ class TagResult:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     timestamps: np.ndarray | None = None
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    patch_seconds: float = patch_frames(3) * FRAME_SECONDS
 
     def __post_init__(self):
         if self.timestamps is None:

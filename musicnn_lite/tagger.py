@@ -14,7 +14,6 @@ from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
 from .memory import check_batch
 from .plan import FeatureRequest, PatchPlan
-from .spectrum import N_MELS, patch_frames, stream_log_mel, stream_patches
 from .tag_result import TagResult
 from .validators import positive_int
 
@@ -41,14 +40,15 @@ class Tagger:
     so that they do not start a thread per core each.
 
     Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
-    of every result's taggram: the labels, then each head's tags as "HEAD:TAG"; `model_name`;
-    `model_sha256`, the digest of a user's weights file (None for a bundled model).
+    of every result's taggram: the labels, then each head's tags as "HEAD:TAG"; `front_end`, what
+    the model hears (sample rate, mel bands, the patch length it was trained on: see front_end);
+    `model_name`; `model_sha256`, the digest of a user's weights file (None for a bundled model).
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
                  precision: str = "float32", runtime: str = "auto", heads: HeadOrPath | Iterable[HeadOrPath] = (),
                  threads: int | None = None):
-        check_batch(positive_int("batch_size", batch_size, "32"))
+        positive_int("batch_size", batch_size, "32")
         if threads is not None:
             positive_int("threads", threads, "1")
         if precision not in ("float32", "bfloat16"):
@@ -57,8 +57,10 @@ class Tagger:
         self.model_name = weights.name
         self.architecture = weights.architecture
         self.labels = list(weights.labels)
+        self.front_end = weights.front_end
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
+        self.plan()  # the model's own patches must fit in memory, batch_size at a time
         self.precision = precision
         self.model_sha256 = weights.sha256
         self.heads = load_heads(heads, weights)
@@ -69,19 +71,21 @@ class Tagger:
         self.runtime = self._runtime.name
         self._check_heads_fit()
 
-    def plan(self, input_length: float = 3, input_overlap: float | bool = False,
+    def plan(self, input_length: float | None = None, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
         """The checked patching plan of these options for this model (see `tag`); its patches must fit in
         memory, batch_size at a time (see memory)."""
-        plan = PatchPlan.build(self.architecture, input_length, input_overlap, features, self.model_name)
-        check_batch(self.batch_size, plan.input_length)
+        plan = PatchPlan.build(self.front_end, self.architecture, input_length, input_overlap, features,
+                               self.model_name)
+        check_batch(self.batch_size, plan)
         return plan
 
-    def tag(self, source: AudioSource, sr: float | None = None, input_length: float = 3,
+    def tag(self, source: AudioSource, sr: float | None = None, input_length: float | None = None,
             input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
         """Tag one song: a path, a file object, or a waveform array with its sample rate `sr`.
 
-        input_length: seconds per patch (3, as the models were trained; VGG models take 3 only).
+        input_length: seconds per patch; left out, the length the model was trained on (3 s for
+        musicnn 0.1.0's models; its musicnn models take other lengths, the others only their own).
         input_overlap: as in musicnn, the step between patch starts in seconds; False = input_length.
         features: True for every layer, or the names of the layers to return.
         """
@@ -91,7 +95,7 @@ class Tagger:
             raise result
         return result
 
-    def tag_many(self, sources: Iterable[AudioSource], input_length: float = 3,
+    def tag_many(self, sources: Iterable[AudioSource], input_length: float | None = None,
                  input_overlap: float | bool = False, features: FeatureRequest = False,
                  jobs: int = 2, *, plan: PatchPlan | None = None,
                  ) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
@@ -103,22 +107,23 @@ class Tagger:
         in place of its result and the rest go on. If `sources` itself raises (a generator
         that fails), the songs taken from it before are tagged and yielded, then its exception
         is raised. Options are checked here, before any song is read. plan: a plan from
-        `Tagger.plan`, in place of input_length,
-        input_overlap and features (which are then ignored).
+        `Tagger.plan`, in place of input_length, input_overlap and features (which are then
+        ignored).
         """
         plan = plan or self.plan(input_length, input_overlap, features)
         if plan.architecture != self.architecture:
             raise MusicnnError(f"the plan is for a {plan.architecture} model, not {self.model_name}; "
                                "build it with this Tagger's plan()")
-        check_batch(self.batch_size, plan.input_length)
+        check_batch(self.batch_size, plan)
         jobs = positive_int("jobs", jobs, "2 decoding threads")
         songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
         return self._tag_songs(songs, plan, jobs)
 
     def predict(self, patches: np.ndarray, features: FeatureRequest = ()) -> dict[str, np.ndarray]:
-        """The network's outputs for log-mel patches, as `spectrum.to_patches` makes them.
+        """The network's outputs for patches as the model's front-end makes them (`front_end.patches`).
 
-        patches: (patches, frames, 96) float32. features: layer names (True for all).
+        patches: (patches, frames, mel bands) float32; for musicnn 0.1.0's models the log-mel
+        patches of `spectrum.to_patches`. features: layer names (True for all).
         Returns "taggram" (patches, tags) and each named feature, patch on the first axis.
         """
         names = self.plan(features=features).features
@@ -129,7 +134,8 @@ class Tagger:
     def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], plan: PatchPlan,
                    jobs: int) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
         def patches(source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:  # run on a decoding thread
-            return stream_patches(stream_log_mel(stream_audio(source, sr)), plan.patch_frames, plan.step_frames)
+            audio = stream_audio(source, sr, rate=self.front_end.sample_rate)
+            return self.front_end.patches(audio, plan.patch_length, plan.step)
 
         names = tuple(dict.fromkeys(plan.features + tuple(head.feature for head in self.heads)))
         outputs = run_songs(((key, functools.partial(patches, source, sr)) for key, source, sr in songs),
@@ -141,14 +147,15 @@ class Tagger:
                 taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
                                                                for head in self.heads)], axis=1)
                 yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
-                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads})
+                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads},
+                                        plan.patch_seconds)
 
     def _check_heads_fit(self) -> None:
         """Raise MusicnnError unless each head reads as many values per patch as its feature has here (a head
         named after this model may come from another model of that name), found on one blank patch."""
         if not self.heads:
             return
-        blank = np.zeros((1, patch_frames(3), N_MELS), np.float32)
+        blank = np.zeros((1, *self.plan().input_shape), np.float32)
         outputs = self._run_batch(blank, tuple(dict.fromkeys(head.feature for head in self.heads)))
         for head in self.heads:
             head.patch_scores(outputs[head.feature])

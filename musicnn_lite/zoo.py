@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .bundled import WEIGHTS_DIR
 from .errors import MusicnnError
 from .files import readable_name
+from .front_end import DECLARATION, FrontEnd, musicnn_front_end, parse_declaration
 from .npz_archive import ArrayHeader, NpzArchive
 
 BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
@@ -25,7 +27,7 @@ GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end'
 # The layer outputs each architecture returns besides the taggram (the networks/ modules build them by these names).
 FEATURES = {
     "musicnn": ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"),
-    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5"),
+    "vgg": ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate"),
 }
 
 _BATCH_NORM = {variable: 1 for variable in ("gamma", "beta", "moving_mean", "moving_variance")}
@@ -58,13 +60,6 @@ VARIABLES = {
 # about 25 MB; the bound stops a small file that declares huge arrays before anything is allocated.
 MAX_WEIGHTS_BYTES = 512 * 2 ** 20
 
-# Installed, the weights live in the package (musicnn_lite/weights); in a source
-# checkout they sit in the top-level weights/ folder beside the package.
-_PACKAGE_DIR = Path(__file__).resolve().parent
-WEIGHTS_DIR = next((d for d in (_PACKAGE_DIR / "weights", _PACKAGE_DIR.parent / "weights") if d.is_dir()),
-                    _PACKAGE_DIR / "weights")
-
-
 @dataclass(frozen=True)
 class ModelWeights:
     """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts.
@@ -76,6 +71,7 @@ class ModelWeights:
     name: str
     architecture: str  # "musicnn" or "vgg"
     labels: tuple[str, ...]
+    front_end: FrontEnd
     arrays: dict[str, np.ndarray]
     sha256: str | None
 
@@ -115,13 +111,14 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
         if architecture.ndim != 0 or str(architecture) not in VARIABLES or labels.ndim != 1:
             raise _invalid(path, "missing or inconsistent architecture or labels")
         architecture = str(architecture)
+        front_end = _front_end(path, archive, architecture)
         _check_variables(path, architecture, archive.headers, len(labels))
         arrays = {name: archive.read(name) for name in VARIABLES[architecture]}
     bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
-    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), arrays,
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), front_end, arrays,
                         _model_sha256(model, path))
 
 
@@ -133,6 +130,7 @@ class ModelInfo:
     name: str
     architecture: str  # "musicnn" or "vgg"
     n_labels: int
+    front_end: FrontEnd
     sha256: str | None
 
 
@@ -142,9 +140,11 @@ def model_info(model: str | os.PathLike) -> ModelInfo:
     with _open_weights(path) as archive:
         architecture = str(archive.read_text("architecture"))
         headers = archive.headers
-    if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
-        raise _invalid(path, "missing or inconsistent architecture or labels")
-    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], _model_sha256(model, path))
+        if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
+            raise _invalid(path, "missing or inconsistent architecture or labels")
+        front_end = _front_end(path, archive, architecture)
+    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], front_end,
+                     _model_sha256(model, path))
 
 
 def weights_digest(weights_file: Path) -> str:
@@ -173,10 +173,20 @@ def _open_weights(path: Path) -> NpzArchive:
     return NpzArchive(path, MAX_WEIGHTS_BYTES, lambda reason: _invalid(path, reason))
 
 
+def _front_end(path: Path, archive: NpzArchive, architecture: str) -> FrontEnd:
+    """The front-end the file declares; a file written before declarations existed is musicnn 0.1.0's."""
+    if DECLARATION not in archive.headers:
+        return musicnn_front_end(any_length=architecture == "musicnn")
+    try:
+        return parse_declaration(str(archive.read_text(DECLARATION)))
+    except ValueError as error:
+        raise _invalid(path, str(error)) from None
+
+
 def _check_variables(path: Path, architecture: str, headers: dict[str, ArrayHeader], n_labels: int) -> None:
     """The variables are those of `architecture`, float32, of the right ranks, with one logit per label."""
     expected = VARIABLES[architecture]
-    names = set(headers) - {"architecture", "labels"}
+    names = {name for name in headers if name.split("/")[0] not in ("architecture", "labels", DECLARATION)}
     problem = None
     if names != set(expected):
         missing, extra = sorted(set(expected) - names), sorted(names - set(expected))

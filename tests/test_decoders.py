@@ -8,8 +8,7 @@ import pytest
 import soundfile
 import soxr
 
-from musicnn_lite import MusicnnError, cli, get_tagger
-from musicnn_lite import tagger as tagger_module
+from musicnn_lite import MusicnnError, cli, get_tagger, spectrum
 from musicnn_lite.audio import load_audio, stream_audio
 
 from conftest import CLIPS, run_cli
@@ -84,7 +83,7 @@ def _bug(_blocks):
 
 
 def test_a_bug_on_a_decode_thread_keeps_its_traceback_with_debug(monkeypatch, capsys):
-    monkeypatch.setattr(tagger_module, "stream_log_mel", _bug)
+    monkeypatch.setattr(spectrum, "stream_log_mel", _bug)
     assert cli.main([str(CLIPS["joram"]), "--quiet"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"error: could not process {CLIPS['joram']}: ZeroDivisionError: an internal bug"]

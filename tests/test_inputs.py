@@ -45,7 +45,7 @@ def test_tagger_features_are_chosen_by_name(tagger):
     ({"input_length": 0.01}, "shorter than one spectrogram frame"),
     ({"input_overlap": 0.01}, "less than one frame"),
     ({"input_overlap": -1}, "input_overlap=-1"),
-    ({"model": "MTT_vgg", "input_length": 5}, "VGG models take 3-s patches only"),
+    ({"model": "MTT_vgg", "input_length": 5}, "MTT_vgg takes 3-s patches only"),
 ])
 def test_bad_options_raise_library_error(kwargs, message):
     with pytest.raises(MusicnnError, match=message):

@@ -9,8 +9,9 @@ import pytest
 
 from musicnn_lite import MusicnnError, Tagger, TagResult, cli, get_tagger, memory, top_tags
 from musicnn_lite.audio import load_audio
+from musicnn_lite.front_end import musicnn_front_end
 from musicnn_lite.plan import PatchPlan
-from musicnn_lite.spectrum import log_mel, to_patches
+from musicnn_lite.spectrum import log_mel, patch_frames, to_patches
 
 from conftest import CLIPS, run_cli
 
@@ -24,17 +25,20 @@ def test_top_outside_one_to_the_number_of_tags_is_an_error(n):
         result.top(n)
 
 
+MUSICNN, VGG = musicnn_front_end(), musicnn_front_end(any_length=False)
+
+
 def test_top_ranks_every_tag_when_asked_for_all():
     result = TagResult(np.array([[0.1, 0.5, 0.2, 0.4, 0.3]]), TAGS)
     assert result.top(5) == ["tag1", "tag3", "tag4", "tag2", "tag0"]
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: PatchPlan.build("musicnn", input_length=0), "input_length=0 must be a positive number of seconds"),
-    (lambda: PatchPlan.build("musicnn", input_overlap=-1), "input_overlap=-1 must be a positive number"),
-    (lambda: PatchPlan.build("vgg", input_length=2), "the VGG models take 3-s patches only"),
-    (lambda: PatchPlan.build("vgg", features=["penultimate"], model_name="MSD_vgg"),
-     "MSD_vgg has no feature 'penultimate'; choose from pool1"),
+    (lambda: PatchPlan.build(MUSICNN, "musicnn", input_length=0), "input_length=0 must be a positive number"),
+    (lambda: PatchPlan.build(MUSICNN, "musicnn", input_overlap=-1), "input_overlap=-1 must be a positive number"),
+    (lambda: PatchPlan.build(VGG, "vgg", input_length=2, model_name="MTT_vgg"), "MTT_vgg takes 3-s patches only"),
+    (lambda: PatchPlan.build(VGG, "vgg", features=["cnn1"], model_name="MSD_vgg"),
+     "MSD_vgg has no feature 'cnn1'; choose from pool1"),
 ])
 def test_plan_refuses_bad_options(call, message):
     with pytest.raises(MusicnnError, match=message):
@@ -42,10 +46,10 @@ def test_plan_refuses_bad_options(call, message):
 
 
 def test_plan_frames_and_features():
-    plan = PatchPlan.build("musicnn", 3, 1, True)
-    assert (plan.patch_frames, plan.step_frames) == (187, 61)
+    plan = PatchPlan.build(MUSICNN, "musicnn", 3, 1, True)
+    assert (plan.patch_length, plan.step, plan.input_shape) == (187, 61, (187, 96))
     assert plan.features[-1] == "penultimate" and len(plan.features) == 8
-    assert PatchPlan.build("vgg", features="pool5").features == ("pool5",)
+    assert PatchPlan.build(VGG, "vgg", features="pool5").features == ("pool5",)
 
 
 @pytest.mark.parametrize("overlap", [False, 1, 0.5, 2.2])
@@ -146,7 +150,7 @@ def test_the_memory_a_patch_takes_while_it_runs_is_at_most_the_documented_cost(s
     done = subprocess.run([sys.executable, "-c", MEASURE_BATCH, str(seconds), str(batch)], capture_output=True,
                           text=True, timeout=300, check=True)
     per_patch = float(done.stdout.split()[-1])
-    assert 0.7 * memory.patch_bytes(seconds) < per_patch <= memory.patch_bytes(seconds)
+    assert 0.7 * memory.patch_bytes(patch_frames(seconds)) < per_patch <= memory.patch_bytes(patch_frames(seconds))
 
 
 def test_a_batch_no_machine_has_the_memory_for_is_refused():

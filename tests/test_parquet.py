@@ -1,6 +1,7 @@
 """Parquet results: rows with the JSONL record's fields, part files that survive a crash, resume, packing."""
 
 import csv
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -91,8 +92,11 @@ def test_resume_refuses_a_file_of_another_model_or_other_features(tmp_path):
         results.write("a.mp3", song(1))
     with pytest.raises(MusicnnError, match="model MTT_musicnn, not MSD_musicnn"):
         writer(out, resume=True, model="MSD_musicnn")
-    with pytest.raises(MusicnnError, match="same --model and --features"):
+    with pytest.raises(MusicnnError, match="holds the features penultimate, not none; resume with --features "
+                                           "penultimate"):
         writer(out, resume=True, widths={})
+    with pytest.raises(MusicnnError, match="same --model, --features and --head"):
+        writer(out, resume=True, widths={"penultimate": 5})
     (tmp_path / "notes.parquet").write_text("not parquet")
     with pytest.raises(MusicnnError, match="not a Parquet file"):
         writer(tmp_path / "notes.parquet", resume=True)
@@ -119,3 +123,17 @@ def test_the_command_line_writes_parquet_with_the_csv_numbers_and_resumes(tmp_pa
     for row, wanted in zip(table.to_pylist(), csv.DictReader(csv_file.open(encoding="utf-8"))):
         assert row["top_tags"] == wanted["top_tags"].split(";")
         assert [row[tag] for tag in MTT_LABELS] == [np.float32(wanted[tag]) for tag in MTT_LABELS]
+
+
+def test_every_name_round_trips_exactly_even_one_that_looks_like_an_escape(tmp_path):
+    names = ["a\\x80.mp3",  # a backslash, x, 8, 0: a name that is UTF-8
+             os.fsdecode(b"a\x80.mp3"),  # byte 0x80, as os.listdir gives it
+             "C:\\music\\x5c.mp3", "\\\\server\\share\\x.mp3", "ends in \\", os.fsdecode(b"\\\x80\\x80")]
+    out = tmp_path / "tags.parquet"
+    with writer(out) as results:
+        for name in names:
+            results.write(name, song(1))
+    stored = paths_in(out)
+    assert len(set(stored)) == len(names)
+    assert stored[0] == "a\\x5cx80.mp3" and stored[1] == "a\\x80.mp3" and stored[3] == "\\\\server\\share\\x5cx.mp3"
+    assert list(writer(out, resume=True).done) == names

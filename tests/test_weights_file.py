@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musicnn_lite import MusicnnError, Tagger, zoo
+from musicnn_lite.front_end import musicnn_front_end
 from musicnn_lite.zoo import weights_path
 
 
@@ -72,4 +73,4 @@ def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, c
 
 
 def test_model_info_reads_headers_only():
-    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, None)
+    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, musicnn_front_end(any_length=False), None)

@@ -2,7 +2,8 @@
 
 Every convolution is followed by ReLU and batch normalisation (epsilon 1e-3), then max pooling,
 as in musicnn's models.py. Its back-end flattens a fixed-size map, so it takes 3-s patches only:
-(batch, 187, 96) log-mel frames -> "taggram" (batch, tags) and pool1 .. pool5.
+(batch, 187, 96) log-mel frames -> "taggram" (batch, tags), pool1 .. pool5 and penultimate
+(pool5 flattened: the input of the output layer, 256 values).
 """
 
 import keras
@@ -36,6 +37,8 @@ def _vgg(kernel_shape, policy: str) -> keras.Model:
         x = batch_norm(f"bn{i}")(x)
         x = layers.MaxPooling2D(pool, stride)(x)
         outputs[f"pool{i}"] = x
-    logits = layers.Dense(kernel_shape("logits")[-1], name="logits", dtype=policy)(layers.Flatten()(x))
+    penultimate = layers.Flatten()(x)  # the last hidden layer: pool5's (2, 1, filters) as one vector
+    logits = layers.Dense(kernel_shape("logits")[-1], name="logits", dtype=policy)(penultimate)
     outputs["pool5"] = ops.squeeze(x, axis=2)  # (batch, 2, 1, filters) -> (batch, 2, filters), as musicnn
+    outputs["penultimate"] = penultimate
     return keras.Model(spectrogram, float32_outputs({"taggram": ops.sigmoid(logits), **outputs}), name="vgg")

@@ -49,26 +49,28 @@ def open_writer(path: str | os.PathLike, model: str, columns: list[str], top_n: 
     each a name in the results' `tags`. top_n: how many top tags a CSV, JSONL or Parquet record
     lists. resume: keep the records already in the file (listed in `.done`) and add to them;
     otherwise the file is started afresh. feature_widths: the channels of each feature the
-    records hold, which a Parquet file's columns need before its first record (see
-    parquet_file.feature_widths). Raises OutputError if the file cannot be written or another run
-    is writing it.
+    records hold (see embeddings.feature_widths): a resumed file must hold the same features, and
+    a Parquet file's columns need their widths before its first record. A symbolic link is
+    followed: the file it names is written, and what is written beside it goes beside that file.
+    Raises OutputError if the file cannot be written or another run is writing it.
     """
-    path, columns = Path(path), list(columns)
+    path, columns, feature_widths = Path(path), list(columns), feature_widths or {}
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return NpzWriter(path, model, columns, resume)
+        return NpzWriter(path, model, columns, resume, list(feature_widths))
     if suffix == ".parquet":
-        return _parquet_writer(path, model, columns, top_n, resume, feature_widths or {})
+        return _parquet_writer(path, model, columns, top_n, resume, feature_widths)
     codec = {".csv": CsvCodec, ".jsonl": JsonlCodec}.get(suffix)
     if codec is None:
         raise OutputError(f"cannot write results to {path}: name it .csv, .jsonl, .npz or .parquet")
-    return DurableAppender(path, codec(model, columns, top_n), model, resume)
+    return DurableAppender(path, codec(model, columns, top_n), model, resume, list(feature_widths))
 
 
 def output_paths(path: str | os.PathLike) -> list[Path]:
-    """The result file `path` and what is written beside it while a run goes: no input may be among them."""
-    path = Path(path)
-    return [path, sibling(path, ".lock"), sibling(path, ".tmp"), sibling(path, ".parts")]
+    """The result file `path` (the file a link names) and what is written beside it while a run goes: no input
+    may be among them."""
+    path = Path(os.path.realpath(path))
+    return [path, *(sibling(path, suffix) for suffix in (".lock", ".tmp", ".parts", ".parts.tmp"))]
 
 
 def _parquet_writer(path: Path, model: str, columns: list[str], top_n: int, resume: bool,

@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..errors import MusicnnError
 from .durable import refuse_read_only, write_failure
 from .locking import OutputLock
-from .resume import check_model
+from .resume import check_features, check_model
 
 if TYPE_CHECKING:
     from ..tag_result import TagResult
 
 
 class StoredRecord(NamedTuple):
-    """What resuming needs to know of a record: whose it is, which model wrote it, "ok" or "error"."""
+    """What resuming needs to know of a record: whose it is, which model wrote it, "ok" or "error", and the
+    names of the features it holds (None where the format holds none, or for an error)."""
 
     path: str
     model: str
     status: str
+    features: tuple[str, ...] | None = None
 
 
 class UnreadableRecord(Exception):
@@ -57,17 +59,25 @@ class LineCodec(Protocol):
 
 
 class DurableAppender:
-    """Appends the records of `codec` to `path`; `done` maps each song already written to its status."""
+    """Appends the records of `codec` to `path`; `done` maps each song already written to its status.
 
-    def __init__(self, path: Path, codec: LineCodec, model: str, resume: bool):
-        self.path, self.kept_in, self._codec, self._model = path, path, codec, model
+    features: the names of the features this run's records hold, which those of a resumed file must hold too.
+    A file that this writer creates and cannot even start (a full disk) is removed again.
+    """
+
+    def __init__(self, path: Path, codec: LineCodec, model: str, resume: bool, features: Iterable[str] = ()):
+        self._codec, self._model, self._features = codec, model, tuple(features)
         self.done: dict[str, str] = {}
         self._fd: int | None = None
         self._lock = OutputLock(path)
+        self.path = self.kept_in = self._lock.output
+        created = not self.path.exists()
         try:
             self._open(resume)
         except BaseException:
             self.close()
+            if created:
+                self.path.unlink(missing_ok=True)
             raise
 
     def write(self, name: str, result: TagResult | MusicnnError) -> None:
@@ -122,6 +132,8 @@ class DurableAppender:
                 keep = end
                 if record is not None:
                     check_model(self.path, record.model, self._model)
+                    if record.features is not None:
+                        check_features(self.path, record.features, self._features)
                     self.done[record.path] = record.status
         except UnreadableRecord as error:
             raise MusicnnError(f"{self.path} cannot be resumed: {error}; it was not written by musicnn_lite with "

@@ -54,8 +54,9 @@ class JsonlCodec:
             end += len(text) + 1
             try:
                 record = json.loads(text.decode("utf-8", "surrogateescape"))
-                stored = StoredRecord(record["path"], record["model"], record["status"])
-            except (ValueError, TypeError, KeyError):
+                features = tuple(record.get("features", {})) if record["status"] == "ok" else None
+                stored = StoredRecord(record["path"], record["model"], record["status"], features)
+            except (ValueError, TypeError, KeyError, AttributeError):
                 raise UnreadableRecord(line, "is not a JSON object with path, model and status") from None
             yield end, stored
 

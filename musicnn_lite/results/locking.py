@@ -1,8 +1,9 @@
 """One writer per result file: an exclusive lock on a file beside it, OUT.lock, holding the writer's process id.
 
-The lock is fcntl's record lock on POSIX and msvcrt's elsewhere. It is taken before OUT or its
-parts are touched, and the lock file is removed when the writer closes. A process killed
-outright leaves an unlocked lock file, which the next run takes over.
+The lock is fcntl's record lock on POSIX and msvcrt's elsewhere. It is taken on the real file
+(symbolic links resolved), so that two names of one file share one lock, before OUT or its parts
+are touched, and the lock file is removed when the writer closes. A process killed outright
+leaves an unlocked lock file, which the next run takes over.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ else:
 
 
 class OutputLock:
-    """An exclusive lock on the result file `output`, held from creation to `release()`."""
+    """An exclusive lock on the result file `output`, held from creation to `release()`.
+
+    `output` is the file locked, symbolic links resolved: the writer writes that file, and
+    writes beside it what it writes beside its output.
+    """
 
     def __init__(self, output: Path):
+        self.output = output = Path(os.path.realpath(output))
         self.path = sibling(output, ".lock")
         while True:
             try:
@@ -37,8 +43,12 @@ class OutputLock:
             if _same_file(self._fd, self.path):  # not a lock file that its last holder has just removed
                 break
             os.close(self._fd)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{os.getpid()}\n".encode())
+        except OSError as error:  # a disk with no room left even for a process id
+            self.release()
+            raise write_failure(output, error) from None
 
     def release(self) -> None:
         """Remove the lock file and unlock it (in that order, so that no run locks a removed file unseen)."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,14 +25,11 @@ import pyarrow.parquet as pq
 
 from ..embeddings import song_embedding
 from ..errors import MusicnnError, one_line
-from ..spectrum import N_MELS, patch_frames
-from .durable import refuse_read_only
-from .parts import PackedAtClose, PartFolder
-from .resume import check_model
+from .parts import PackedAtClose
+from .resume import cannot_resume, check_features, check_model, refused_part
 
 if TYPE_CHECKING:
     from ..tag_result import TagResult
-    from ..tagger import Tagger
 
 FEATURE_PREFIX = "features."
 
@@ -49,15 +46,6 @@ def result_schema(columns: Iterable[str], feature_widths: dict[str, int] | None 
         *((tag, pa.float32()) for tag in columns),
         *((FEATURE_PREFIX + name, pa.list_(pa.float32(), width)) for name, width in (feature_widths or {}).items()),
     ])
-
-
-def feature_widths(tagger: Tagger, features: Iterable[str]) -> dict[str, int]:
-    """The channels of each of `features` (the last axis of its output), measured on one blank patch."""
-    features = tuple(features)
-    if not features:
-        return {}
-    outputs = tagger.predict(np.zeros((1, patch_frames(3), N_MELS), np.float32), features)
-    return {name: outputs[name].shape[-1] for name in features}
 
 
 def result_row(path: str, result: TagResult | MusicnnError, model: str, columns: list[str], top_n: int) -> dict:
@@ -82,8 +70,24 @@ def rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 
 def stored_path(path: str | os.PathLike) -> str:
-    """`path` as Parquet stores it: UTF-8 text, with bytes that are not UTF-8 written as `\\xNN` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """`path` as Parquet stores it: UTF-8 text, in which `\\xNN` stands for byte NN.
+
+    Bytes that are not UTF-8 are written so, and so is a backslash followed by an `x` (as
+    `\\x5c`), so that every name reads back exactly (see `given_path`).
+    """
+    text = os.fsencode(path).decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 as U+DC80-U+DCFF
+    return _TO_ESCAPE.sub(lambda match: f"\\x{ord(match[0]) % 0x100:02x}", text)
+
+
+def given_path(stored: str) -> str:
+    """The path that `stored_path` stored as `stored`."""
+    text = _ESCAPE.sub(lambda match: chr(int(match[1], 16) + (0 if match[1] == "5c" else 0xDC00)), stored)
+    return os.fsdecode(text.encode("utf-8", "surrogateescape"))
+
+
+_TO_ESCAPE = re.compile(r"\\(?=x)|[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\x(5c|[89a-f][0-9a-f])")
+_RUN_KEY = b"musicnn_lite.run"  # the key of the packed file's metadata naming the run that packed it (see parts)
 
 
 class ParquetWriter(PackedAtClose):
@@ -92,14 +96,17 @@ class ParquetWriter(PackedAtClose):
     A Parquet file is readable only once its footer, written last, is there, so a file being
     written cannot survive a crash. The rows are held in memory and written, every
     `rows_per_part` rows or `seconds_per_part` seconds, as one part file in a folder beside
-    the output (OUT.parquet.parts/: see parts). `close()` packs an earlier finished file, if resumed, and the parts,
-    in order, into OUT.parquet (one row group per part), again through a temporary file and a
-    rename, then removes the folder. A run stopped by an exception writes the rows it holds as
-    a part and keeps the parts; a run killed outright loses the rows not yet in a part, which a
-    resumed run tags again. columns: the tags written; feature_widths: the channels of each
-    feature (see `result_schema`). `done` maps each song already written to its status;
-    `kept_in` is the parts folder.
+    the output (OUT.parquet.parts/: see parts). `close()` packs the parts, in order, after the
+    rows of the finished file that a resumed run adds to, into OUT.parquet (one row group per
+    part), again through a temporary file and a rename, then removes the folder. A run stopped by
+    an exception writes the rows it holds as a part and keeps the parts; a run killed outright
+    loses the rows not yet in a part, which a resumed run tags again. columns: the tags written;
+    feature_widths: the channels of each feature (see `result_schema`). `done` maps each song
+    already written to its status; `kept_in` is the parts folder. pyarrow is given open files,
+    never names, so that any file name works.
     """
+
+    extension = ".parquet"
 
     def __init__(self, path: Path, model: str, columns: list[str], top_n: int, resume: bool,
                  feature_widths: dict[str, int] | None = None, rows_per_part: int = 1000,
@@ -118,54 +125,70 @@ class ParquetWriter(PackedAtClose):
     def write_row(self, row: dict) -> None:
         """Add a row made by `result_row` (here, or on a Ray worker)."""
         self._rows.append(row)
-        self.done[_given_path(row["path"])] = row["status"]
+        self.done[given_path(row["path"])] = row["status"]
         if len(self._rows) >= self.rows_per_part or time.monotonic() - self._last_part >= self.seconds_per_part:
             self._flush()
 
-    @property
-    def _stored(self) -> list[Path]:
-        """The files whose rows the packed file holds, in order: a finished file taken up, then the parts."""
-        return [self.path, *self._staged.parts] if self._resumed_finished else self._staged.parts
+    def _finished_run(self) -> str:
+        schema = self._read(self.path, lambda file: file.schema_arrow)
+        return (schema.metadata or {}).get(_RUN_KEY, b"").decode("utf-8", "replace")
 
-    def _open(self, resume: bool) -> None:
-        refuse_read_only(self.path)
-        self._resumed_finished = resume and self.path.exists()
-        self._staged = PartFolder(self.path, ".parquet", resume)
-        for stored in self._stored:
-            self._take_up(stored)
+    def _take_up(self, stored: list[Path], finished_too: bool) -> None:
+        self._adds_to_finished = finished_too
+        for file in self._packed_files:
+            self._take_up_file(file)
 
     def _flush(self) -> None:
         self._last_part = time.monotonic()
         if self._rows:
             table = rows_table(self._rows, self.schema)
-            self._staged.add(lambda file: pq.write_table(table, file))
+            self._staged.add(lambda part: _write_table(table, part))
             self._rows = []
 
-    def _pack(self, temporary: Path) -> None:
-        with pq.ParquetWriter(temporary, self.schema) as packed:
-            for stored in self._stored:
-                file = pq.ParquetFile(stored)
-                for group in range(file.num_row_groups):
-                    packed.write_table(file.read_row_group(group))
+    def _pack(self, temporary: Path, run: str) -> None:
+        with open(temporary, "wb") as output, \
+                pq.ParquetWriter(output, self.schema.with_metadata({_RUN_KEY: run.encode()})) as packed:
+            for stored in self._packed_files:
+                with open(stored, "rb") as source:
+                    file = pq.ParquetFile(source)
+                    for group in range(file.num_row_groups):
+                        packed.write_table(file.read_row_group(group))
 
-    def _take_up(self, stored: Path) -> None:
-        """List the songs of an earlier run's file or part in `done`, after checking that it fits this run."""
+    @property
+    def _packed_files(self) -> list[Path]:
+        """The files whose rows the packed file holds, in order: the finished file a run adds to, then the parts."""
+        return [self.path, *self._staged.parts] if self._adds_to_finished else self._staged.parts
+
+    def _read(self, stored: Path, read: Callable[[pq.ParquetFile], Any]) -> Any:
+        """What `read` takes from the Parquet file `stored`; read errors refused in one line."""
         try:
-            table = pq.read_table(stored, columns=["path", "model", "status"])
-            schema = pq.read_schema(stored)
+            with open(stored, "rb") as source:
+                return read(pq.ParquetFile(source))
         except (OSError, pa.ArrowException) as error:
-            raise MusicnnError(f"{self.path} cannot be resumed: {stored} is not a Parquet file of musicnn_lite "
-                               f"results ({error}); choose another --output file") from None
-        if not schema.equals(self.schema):
-            raise MusicnnError(f"{self.path} cannot be resumed: its columns are not those of this model and "
-                               "--features; resume with the same --model and --features, or choose another "
-                               "--output file")
+            reason = f"is not a Parquet file of musicnn_lite results ({error})"
+            if stored == self.path:
+                raise cannot_resume(self.path, f"it {reason}") from None
+            raise refused_part(self.path, stored, reason) from None
+
+    def _take_up_file(self, stored: Path) -> None:
+        """List the songs of an earlier run's file or part in `done`, after checking that it fits this run."""
+        schema, table = self._read(stored, lambda file: (file.schema_arrow,
+                                                         file.read(columns=["path", "model", "status"])))
         for model in set(table.column("model").to_pylist()):
             check_model(self.path, model, self.model)
+        check_features(self.path, _feature_names(schema), _feature_names(self.schema))
+        if not schema.equals(self.schema):
+            raise cannot_resume(self.path, "its columns are not those of this model, --features and --head",
+                                "resume with the same --model, --features and --head, or choose another "
+                                "--output file")
         for path, status in zip(table.column("path").to_pylist(), table.column("status").to_pylist()):
-            self.done[_given_path(path)] = status
+            self.done[given_path(path)] = status
 
 
-def _given_path(stored: str) -> str:
-    """The path `stored_path` was given: `\\xNN` escapes of bytes 0x80-0xff back to the surrogates Python uses."""
-    return re.sub(r"\\x([89a-f][0-9a-f])", lambda match: chr(0xDC00 + int(match[1], 16)), stored)
+def _feature_names(schema: pa.Schema) -> list[str]:
+    return [name.removeprefix(FEATURE_PREFIX) for name in schema.names if name.startswith(FEATURE_PREFIX)]
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    with open(path, "wb") as file:
+        pq.write_table(table, file)
