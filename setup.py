@@ -16,11 +16,13 @@ setup(
     license="ISC",
     python_requires=">=3.10",
     # The top-level weights/ folder is installed as the package's musicnn_lite/weights.
-    packages=["musicnn_lite", "musicnn_lite.networks", "musicnn_lite.results", "musicnn_lite.weights"],
+    packages=["musicnn_lite", "musicnn_lite.networks", "musicnn_lite.results", "musicnn_lite.service",
+              "musicnn_lite.weights"],
     # The beets plugin: a module of beets' `beetsplug` namespace package, which has no __init__.py.
     py_modules=["beetsplug.musicnn"],
     package_dir={"musicnn_lite.weights": "weights"},
-    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"]},
+    package_data={"musicnn_lite.weights": ["*.npz", "*.onnx", "LICENSE", "README.md"],
+                  "musicnn_lite.service": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "onnxruntime>=1.17",
         "tensorflow>=2.16",  # the reference runtime, the exporter and the way to GPUs through Keras
@@ -39,11 +41,15 @@ setup(
         "ray": ["ray[data]>=2.40", "pyarrow>=14"],
         "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
         "beets": ["beets>=2.14"],
+        # `musicnn-lite serve`: the ASGI app, its server, multipart uploads; pyarrow reads a .parquet catalog.
+        "serve": ["starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "pyarrow>=14"],
         # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
         # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
-        # ruff: the style checks (ruff.toml), run by tests/test_layout.py.
+        # ruff: the style checks (ruff.toml), run by tests/test_layout.py. The service's tests;
+        # Playwright drives the system's chromium for the page (.ci/run installs it).
         "test": ["pytest>=7", "ruff>=0.6", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
-                 "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5", "beets>=2.14"],
+                 "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5", "beets>=2.14",
+                 "starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},
     classifiers=[

@@ -4,8 +4,8 @@
     python benchmarks/batch_memory.py --batches 16 64  # other batch sizes
 
 Each measurement is a fresh process: it builds a Tagger, runs one patch (so that the model, the
-runtime's start-up and its first arena are in place), notes its peak resident memory
-(getrusage's ru_maxrss), runs a batch of N blank patches and notes the peak again; the cost per
+runtime's start-up and its first arena are in place), notes its peak resident memory (VmHWM in
+/proc/self/status: Linux), runs a batch of N blank patches and notes the peak again; the cost per
 patch is the difference over N - 1. Patches of 3 s (187 frames) unless --seconds says more: the
 cost of a musicnn patch grows with its length. Taggram only, as without --features.
 """
@@ -16,18 +16,24 @@ import subprocess
 import sys
 
 CHILD = """
-import json, resource, sys
+import json, sys
 import numpy as np
 from musicnn_lite import Tagger
 from musicnn_lite.spectrum import N_MELS, patch_frames
+
+
+def peak():  # kB; the process's own peak (ru_maxrss would start at the parent's: Linux keeps it across exec)
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+
 
 runtime, model, batch, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 tagger = Tagger(model, runtime=runtime, batch_size=batch)
 frames = patch_frames(seconds)
 tagger.predict(np.zeros((1, frames, N_MELS), np.float32))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 tagger.predict(np.zeros((batch, frames, N_MELS), np.float32))
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak()
 print(json.dumps({"before_mb": before / 1024, "after_mb": after / 1024}))
 """
 

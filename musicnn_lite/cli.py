@@ -53,7 +53,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                f"reported), an error stopped the run, or no audio files were found; {EXIT_USAGE} bad usage "
                f"(options, or an input that is the --output file); {EXIT_OUTPUT} the --output file, the --save "
                f"file or standard output cannot be written (disk full, another run writing it, no permission) "
-               f"or was closed; {EXIT_INTERRUPTED} interrupted (Ctrl-C)")
+               f"or was closed; {EXIT_INTERRUPTED} interrupted (Ctrl-C). The tagging service: `serve --help` "
+               f"(a file named serve is tagged as ./serve)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files, folders (searched below for wav, flac, ogg, mp3, m4a, ... files) "
                              "or glob patterns such as 'music/**/*.mp3'")

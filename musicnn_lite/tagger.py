@@ -3,13 +3,14 @@
 import functools
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from . import runtimes, zoo
 from .audio import AudioSource, stream_audio
-from .batch import run_songs
+from .batch import BatchScheduler, run_songs
 from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
 from .memory import check_batch
@@ -110,14 +111,17 @@ class Tagger:
         `Tagger.plan`, in place of input_length, input_overlap and features (which are then
         ignored).
         """
-        plan = plan or self.plan(input_length, input_overlap, features)
-        if plan.architecture != self.architecture:
-            raise MusicnnError(f"the plan is for a {plan.architecture} model, not {self.model_name}; "
-                               "build it with this Tagger's plan()")
-        check_batch(self.batch_size, plan)
+        plan = self._own_plan(plan or self.plan(input_length, input_overlap, features))
         jobs = positive_int("jobs", jobs, "2 decoding threads")
         songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
         return self._tag_songs(songs, plan, jobs)
+
+    def scheduler(self, jobs: int = 2, queue_size: int = 64) -> "TagScheduler":
+        """A scheduler for songs submitted from many threads (a server's requests), whose patches
+        share this Tagger's network batches: see TagScheduler. jobs: decoding threads;
+        queue_size: most songs accepted and not yet done."""
+        return TagScheduler(self, positive_int("jobs", jobs, "2 decoding threads"),
+                            positive_int("queue_size", queue_size, "64 songs"))
 
     def predict(self, patches: np.ndarray, features: FeatureRequest = ()) -> dict[str, np.ndarray]:
         """The network's outputs for patches as the model's front-end makes them (`front_end.patches`).
@@ -131,35 +135,97 @@ class Tagger:
                   for start in range(0, len(patches), self.batch_size)]
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in ("taggram", *names)}
 
+    def _own_plan(self, plan: PatchPlan) -> PatchPlan:
+        """`plan`, if it was built for this model's architecture and front-end, and its patches fit in memory
+        batch_size at a time."""
+        if plan.architecture != self.architecture or plan.front_end != self.front_end:
+            raise MusicnnError(f"the plan is for a {plan.architecture} model, not {self.model_name}; "
+                               "build it with this Tagger's plan()")
+        check_batch(self.batch_size, plan)
+        return plan
+
     def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], plan: PatchPlan,
                    jobs: int) -> Iterator[tuple[AudioSource, TagResult | MusicnnError]]:
-        def patches(source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:  # run on a decoding thread
-            audio = stream_audio(source, sr, rate=self.front_end.sample_rate)
-            return self.front_end.patches(audio, plan.patch_length, plan.step)
-
-        names = tuple(dict.fromkeys(plan.features + tuple(head.feature for head in self.heads)))
-        outputs = run_songs(((key, functools.partial(patches, source, sr)) for key, source, sr in songs),
+        names = self._output_names(plan)
+        outputs = run_songs(((key, functools.partial(self._patches, plan, source, sr)) for key, source, sr in songs),
                             lambda batch: self._run_batch(batch, names), self.batch_size, jobs)
         for source, output in outputs:
-            if isinstance(output, MusicnnError):
-                yield source, output
-            else:
-                taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
-                                                               for head in self.heads)], axis=1)
-                yield source, TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
-                                        plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads},
-                                        plan.patch_seconds)
+            yield source, output if isinstance(output, MusicnnError) else self._result(output, plan)
+
+    def _patches(self, plan: PatchPlan, source: AudioSource, sr: float | None) -> Iterator[np.ndarray]:
+        """A song's patch blocks (patches, frames, mel bands), decoded as they are asked for (on a decoding thread)."""
+        audio = stream_audio(source, sr, rate=self.front_end.sample_rate)
+        return self.front_end.patches(audio, plan.patch_length, plan.step)
+
+    def _output_names(self, plan: PatchPlan) -> tuple[str, ...]:
+        """The features the network returns for `plan`: the plan's and the heads'."""
+        return tuple(dict.fromkeys(plan.features + tuple(head.feature for head in self.heads)))
+
+    def _result(self, output: dict[str, np.ndarray], plan: PatchPlan) -> TagResult:
+        """The TagResult of a song from the network's outputs for its patches."""
+        taggram = np.concatenate([output["taggram"], *(head.patch_scores(output[head.feature])
+                                                       for head in self.heads)], axis=1)
+        return TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
+                         plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads},
+                         plan.patch_seconds)
 
     def _check_heads_fit(self) -> None:
         """Raise MusicnnError unless each head reads as many values per patch as its feature has here (a head
         named after this model may come from another model of that name), found on one blank patch."""
         if not self.heads:
             return
-        blank = np.zeros((1, *self.plan().input_shape), np.float32)
-        outputs = self._run_batch(blank, tuple(dict.fromkeys(head.feature for head in self.heads)))
+        plan = self.plan()
+        outputs = self._run_batch(np.zeros((1, *plan.input_shape), np.float32), self._output_names(plan))
         for head in self.heads:
             head.patch_scores(outputs[head.feature])
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches (patches, frames, 96)."""
         return self._runtime.run(patches, names)
+
+
+class TagScheduler:
+    """Songs from many threads tagged together: their patches share one Tagger's network batches.
+
+    Made by `Tagger.scheduler`. `submit` returns at once with a Future; decoding runs on the
+    scheduler's threads and the network on its own, taking whatever patches are waiting as
+    soon as it is free (see batch.BatchScheduler). `close` finishes the songs accepted.
+    """
+
+    def __init__(self, tagger: Tagger, jobs: int, queue_size: int):
+        self.tagger = tagger
+        self._batches = BatchScheduler(tagger._run_batch, tagger.batch_size, jobs, queue_size)
+
+    def submit(self, source: AudioSource, sr: float | None = None, *,
+               plan: PatchPlan | None = None) -> "Future[TagResult]":
+        """Queue one song (as `Tagger.tag` takes it; plan: from `Tagger.plan`, by default its defaults).
+
+        The Future gives its TagResult, or raises the MusicnnError that stopped it. Raises
+        batch.QueueFull at once when queue_size songs are waiting.
+        """
+        tagger = self.tagger
+        plan = tagger._own_plan(plan or tagger.plan())
+        outputs = self._batches.submit(functools.partial(tagger._patches, plan, source, sr),
+                                       tagger._output_names(plan), source)
+        result: Future[TagResult] = Future()
+        result.set_running_or_notify_cancel()
+        outputs.add_done_callback(functools.partial(_make_result, result, tagger, plan))
+        return result
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What the scheduler holds and has run: songs waiting, network batches and patches run."""
+        return {"waiting": self._batches.songs_waiting, "batches": self._batches.batches,
+                "patches": self._batches.patches}
+
+    def close(self) -> None:
+        """Finish the songs accepted, then stop the scheduler's threads."""
+        self._batches.close()
+
+
+def _make_result(result: Future, tagger: Tagger, plan: PatchPlan, outputs: Future) -> None:
+    """Settle `result` with the TagResult made of a song's network `outputs` (or their error)."""
+    try:
+        result.set_result(tagger._result(outputs.result(), plan))
+    except Exception as error:  # the song's MusicnnError, or a failure making its result: the song's alone
+        result.set_exception(error)

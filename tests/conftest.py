@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile
@@ -60,3 +61,15 @@ def cut_clips(folder: Path, seconds: float = 4, copies: int = 1) -> list[Path]:
                 paths.append(folder / f"{name}-{copy}.wav")
                 soundfile.write(paths[-1], samples, audio.samplerate)
     return paths
+
+
+def encode(path, codec: str, waveform: np.ndarray, rate: int, sample_format: str = "fltp", **options):
+    """Write (channels, samples) `waveform` to `path` with PyAV's FFmpeg encoder `codec`."""
+    layout = "stereo" if len(waveform) == 2 else "mono"
+    with av.open(str(path), "w", **options) as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(waveform), format=sample_format, layout=layout)
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path

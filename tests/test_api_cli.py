@@ -86,3 +86,5 @@ def test_built_wheel_carries_the_weights(tmp_path):
         assert f"musicnn_lite/weights/{model}.npz" in names
     assert "musicnn_lite/weights/LICENSE" in names
     assert "musicnn_lite/weights/log_mel.npz" in names
+    for page in ("index.html", "app.js", "style.css"):  # the tagging service's page
+        assert f"musicnn_lite/service/static/{page}" in names

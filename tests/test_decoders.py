@@ -2,7 +2,6 @@
 
 import shutil
 
-import av
 import numpy as np
 import pytest
 import soundfile
@@ -11,19 +10,7 @@ import soxr
 from musicnn_lite import MusicnnError, cli, get_tagger, spectrum
 from musicnn_lite.audio import load_audio, stream_audio
 
-from conftest import CLIPS, run_cli
-
-
-def encode(path, codec: str, waveform: np.ndarray, rate: int, sample_format: str = "fltp", **options):
-    """Write (channels, samples) `waveform` to `path` with PyAV's FFmpeg encoder `codec`."""
-    layout = "stereo" if len(waveform) == 2 else "mono"
-    with av.open(str(path), "w", **options) as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(waveform), format=sample_format, layout=layout)
-        frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    return path
+from conftest import CLIPS, encode, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ def song_record(name: str, model: str, result: TagResult | MusicnnError, columns
     if isinstance(result, MusicnnError):
         return {"path": name, "model": model, "status": "error", "error": one_line(result)}
     record = {"path": name, "model": model, "status": "ok", "top_tags": result.top(top_n),
-              "likelihoods": dict(zip(columns, _floats(result.likelihoods_of(columns)))),
-              "timestamps": _floats(result.timestamps)}
+              "likelihoods": dict(zip(columns, json_floats(result.likelihoods_of(columns)))),
+              "timestamps": json_floats(result.timestamps)}
     if result.features:
-        record["features"] = {name: _floats(song_embedding(values)) for name, values in result.features.items()}
+        record["features"] = {name: json_floats(song_embedding(values)) for name, values in result.features.items()}
     return record
 
 
@@ -61,6 +61,6 @@ class JsonlCodec:
             yield end, stored
 
 
-def _floats(values: np.ndarray) -> list[float]:
+def json_floats(values: np.ndarray) -> list[float]:
     """float32 values as the shortest floats that read back to the same float32 (JSON-friendly)."""
     return [float(str(value)) for value in values.astype(np.float32)]
