@@ -8,8 +8,10 @@ the top tags, one likelihood per tag, the model, the library version and a song 
 
 import base64
 import re
+import sqlite3
 from collections.abc import Iterable
 
+import confuse
 import numpy as np
 from beets import ui
 from beets.dbcore import types
@@ -71,13 +73,25 @@ def result_fields(result: TagResult, model_name: str, stored_tags: Iterable[str]
     likelihoods = dict(zip(result.tags, result.likelihoods.tolist()))
     fields = {TOP_FIELD: ", ".join(result.top(top_n)), PREFIX + "model": model_name,
               PREFIX + "version": musicnn_lite.__version__}
-    for head_tag in result.top_head_tags():  # "mood:happy" -> musicnn_mood = "happy"
-        head, tag = head_tag.split(":", 1)
-        fields[tag_field(head)] = tag
+    for head, likeliest in zip(result.heads, result.top_head_tags()):  # "mood:happy" -> musicnn_mood = "happy"
+        fields[tag_field(head)] = likeliest[len(head) + 1:]
     fields.update((tag_field(tag), likelihoods[tag]) for tag in stored_tags)
     if layer:
         fields[PREFIX + layer] = encode_embedding(result, layer)
     return fields
+
+
+def unstorable(fields: dict[str, str | float]) -> str | None:
+    """Why `fields` cannot be stored (text SQLite cannot take, a number that is not finite), or None."""
+    for field, value in fields.items():
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{field} would hold text that is not valid Unicode ({value!r})"
+        elif isinstance(value, float) and not np.isfinite(value):
+            return f"{field} would be {value}"
+    return None
 
 
 def genres_of(top: list[str], genres: dict[str, str]) -> list[str]:
@@ -86,12 +100,22 @@ def genres_of(top: list[str], genres: dict[str, str]) -> list[str]:
 
 
 def store(item: Item, fields: dict[str, str | float], genres: list[str], write_file: bool) -> None:
-    """Replace the item's musicnn attributes by `fields`, set its genres if any, save it (and its file)."""
+    """Replace the item's musicnn attributes by `fields`, set its genres if any, save it (and its file).
+
+    musicnn_top, which marks an item as tagged, is removed first and stored last, on its own
+    (beets keeps what a store wrote before it failed): an item whose store fails part way is
+    tagged again by the next run, never taken for tagged with a part of its results.
+    """
+    if TOP_FIELD in item:
+        del item[TOP_FIELD]
+        item.store()
     for field in [field for field in item.keys() if field.startswith(PREFIX)]:
         del item[field]  # results of an earlier run, maybe of another model or with other tags
-    item.update(fields)
+    item.update({field: value for field, value in fields.items() if field != TOP_FIELD})
     if genres:
         item.genres = genres
+    item.store()
+    item[TOP_FIELD] = fields[TOP_FIELD]
     item.store()
     if write_file:
         item.try_write()
@@ -118,12 +142,13 @@ class MusicnnPlugin(BeetsPlugin):
         self._heads: tuple[heads.Head, ...] | None = None
         try:
             head_tags = [f"{head.name}:{tag}" for head in self.heads() for tag in head.tags]
-        except ui.UserError:
+        except (ui.UserError, confuse.ConfigError):
             head_tags = []  # reported when tagging, not by every beet command
-        # Typed as numbers so that range queries work: `beet ls musicnn_techno:0.5..`.
-        self.item_types = {tag_field(tag): types.Float(3) for tag in (*MTT_LABELS, *MSD_LABELS, *head_tags)}
-        if self.config["auto"].get(bool):
-            self.import_stages = [self.imported]
+        # The fields of likelihoods (field -> tag), typed as numbers so that range queries work:
+        # `beet ls musicnn_techno:0.5..`.
+        self.likelihood_fields = {tag_field(tag): tag for tag in (*MTT_LABELS, *MSD_LABELS, *head_tags)}
+        self.item_types = {field: types.Float(3) for field in self.likelihood_fields}
+        self.import_stages = [self.imported]
 
     def commands(self) -> list[ui.Subcommand]:
         tag = ui.Subcommand("musicnn", help="tag items with musicnn_lite (those without results)")
@@ -148,7 +173,9 @@ class MusicnnPlugin(BeetsPlugin):
         self.tag_items(items, set_genres=write, write_files=write, progress=True)
 
     def imported(self, session, task) -> None:
-        """Import stage: tag the new items; their files are written by the importer, if at all."""
+        """Import stage, with `auto: yes`: tag the new items; their files are written by the importer, if at all."""
+        if not self.config["auto"].get(bool):
+            return
         items = [item for item in task.imported_items() if TOP_FIELD not in item]
         self.tag_items(items, set_genres=self.config["write"].get(bool), write_files=False, progress=False)
 
@@ -159,7 +186,7 @@ class MusicnnPlugin(BeetsPlugin):
             return
         tagger = self.tagger()
         stored_tags, top_n, layer = self.checked_options(tagger)
-        genres = self.config["genres"].get(dict) if set_genres else {}
+        genres = self.config["genres"].get(confuse.MappingValues(str)) if set_genres else {}
         try:
             plan = tagger.plan(features=[layer] if layer else False)
             results = tagger.tag_many([item.path for item in items], jobs=self.config["jobs"].get(int), plan=plan)
@@ -176,8 +203,18 @@ class MusicnnPlugin(BeetsPlugin):
                     bar.advance()
                 else:
                     fields = result_fields(result, tagger.model_name, stored_tags, top_n, layer)
-                    store(item, fields, genres_of(result.top(top_n) + result.top_head_tags(), genres), write_files)
-                    tagged += 1
+                    problem = unstorable(fields)
+                    if problem:
+                        self._log.error("skipped: {}: {}", displayable_path(item.path), problem)
+                    else:
+                        try:
+                            store(item, fields, genres_of(result.top(top_n) + result.top_head_tags(), genres),
+                                  write_files)
+                        except sqlite3.Error as error:
+                            raise ui.UserError(f"musicnn: cannot store the results of {displayable_path(item.path)} "
+                                               f"in the library ({error}); the {tagged} items stored before it are "
+                                               "kept: run `beet musicnn` again once that is mended") from None
+                        tagged += 1
                     bar.advance(len(result.taggram) * plan.step_seconds)
         self._log.info("tagged {} of {} items with {}", tagged, len(items), tagger.model_name)
 
@@ -194,8 +231,8 @@ class MusicnnPlugin(BeetsPlugin):
         """The configured model and heads, built on first use (tagging nothing never loads a model)."""
         if self._tagger is None:
             loaded = self.heads()
-            model = base_model(loaded, self.config["model"].get())
             try:
+                model = base_model(loaded, self.config["model"].get())
                 self._tagger = Tagger(model, batch_size=self.config["batch_size"].get(int), heads=loaded)
             except MusicnnError as error:
                 raise ui.UserError(f"musicnn: {error}") from None
@@ -212,17 +249,27 @@ class MusicnnPlugin(BeetsPlugin):
         if unknown:
             raise ui.UserError(f"musicnn: tags: {tagger.model_name} and its heads have no tag {unknown[0]!r}; "
                                f"use 'all' or some of: {', '.join(tagger.tags)}")
-        layer = self.config["embedding"].get()
-        fields = [TOP_FIELD, PREFIX + "model", PREFIX + "version", *([PREFIX + layer] if layer else []),
-                  *(tag_field(head.name) for head in tagger.heads), *map(tag_field, tags)]
+        layer = self.embedding_layer()
+        text_fields = [TOP_FIELD, PREFIX + "model", PREFIX + "version", *([PREFIX + layer] if layer else []),
+                       *(tag_field(head.name) for head in tagger.heads)]
+        fields = text_fields + [tag_field(tag) for tag in tags]
         clash = next((field for field in fields if fields.count(field) > 1), None)
         if clash:
             raise ui.UserError(f"musicnn: two results would be stored as {clash}; rename the head file "
                                "whose name or tags make that name, or leave the tag out of `tags`")
+        typed = next((field for field in text_fields if field in self.likelihood_fields), None)
+        if typed:  # beets would show the text as 0.000, and no query would find it
+            raise ui.UserError(f"musicnn: {typed} holds the likelihood of the tag "
+                               f"{self.likelihood_fields[typed]!r}, a number, so it cannot hold text too; rename the "
+                               "head file whose name makes that field")
         return tags, top_n, layer
 
+    def embedding_layer(self) -> str | None:
+        """The layer whose song embedding is stored (`embedding`), or None."""
+        return self.config["embedding"].get(confuse.Optional(str)) or None
+
     def similar_command(self, lib: Library, opts, args: list[str]) -> None:
-        layer = self.config["embedding"].get()
+        layer = self.embedding_layer()
         if not layer:
             raise ui.UserError("musicnn-similar needs song embeddings: set musicnn.embedding "
                                "(e.g. penultimate), then run `beet musicnn --force`")

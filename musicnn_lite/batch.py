@@ -64,21 +64,30 @@ def run_songs(songs: Iterable[tuple[Any, PatchSource]], run_batch: RunBatch, bat
 
     A patch source is called on a worker thread and yields blocks of patches
     (patches, frames, 96). A song whose source raises yields a MusicnnError instead,
-    and the other songs go on.
+    and the other songs go on. If `songs` itself raises, no song is started after that, the
+    songs taken before it are finished and yielded, and then its exception is raised.
     """
     stop = threading.Event()
     pending: deque[tuple[_Song, np.ndarray]] = deque()  # patches waiting for the network, in order
     unreported: deque[_Song] = deque()
     songs = iter(songs)
+    songs_failure: list[Exception] = []  # what `songs` raised, raised once the songs before it are out
     with ThreadPoolExecutor(jobs, thread_name_prefix="musicnn-decode") as pool:
         decoding: deque[_Song] = deque()
 
         def start_next() -> None:
-            for key, patch_source in songs:
-                song = _Song(key)
-                pool.submit(_decode, song, patch_source, functools.partial(_put, song.blocks, stop))
-                decoding.append(song)
+            if songs_failure:
                 return
+            try:
+                key, patch_source = next(songs)
+            except StopIteration:
+                return
+            except Exception as error:  # the caller's iterable failed: its songs so far are not lost
+                songs_failure.append(error)
+                return
+            song = _Song(key)
+            pool.submit(_decode, song, patch_source, functools.partial(_put, song.blocks, stop))
+            decoding.append(song)
 
         try:
             for _ in range(jobs + 1):
@@ -102,6 +111,8 @@ def run_songs(songs: Iterable[tuple[Any, PatchSource]], run_batch: RunBatch, bat
             while pending:
                 _run_one_batch(pending, run_batch, batch_size)
             yield from _report_complete(unreported)
+            if songs_failure:
+                raise songs_failure[0]
         finally:
             stop.set()
             pool.shutdown(cancel_futures=True)

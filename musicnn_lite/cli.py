@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import zoo
+from .cluster import CONNECT_SECONDS, address_option, check_reachable, joined_address, start_ray
 from .embeddings import feature_widths
 from .errors import MusicnnError, file_error_line, one_line
 from .files import AUDIO_EXTENSIONS, audio_files
 from .head_file import Head, base_model, load, load_heads
+from .memory import check_batch, patch_bytes
 from .plan import PatchPlan
 from .progress import Progress
 from .results import FORMATS, OutputError, ResultWriter, open_writer, output_paths
 from .results.printout import check_save_file, print_and_save
 from .runtimes import RUNTIMES
+from .spectrum import patch_frames
 from .tag_result import likeliest_head_tags
 from .validators import count_option, not_url, tag_count
 
@@ -61,7 +64,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-n", "--topN", type=int, default=3, help="how many top tags to give (default: 3)")
     parser.add_argument("-len", "--length", type=float,
                         help="seconds per patch (default: the length the model was trained on, 3 for musicnn "
-                             "0.1.0's models; only its musicnn models take other lengths)")
+                             "0.1.0's models; only its musicnn models take other lengths); a patch takes about "
+                             f"{patch_bytes(patch_frames(1)) / 2 ** 20:.0f} MB of memory per second of it while "
+                             "it runs")
     parser.add_argument("-ov", "--overlap", type=float, default=False,
                         help="as in musicnn: seconds between the starts of consecutive patches "
                              "(default: one patch length, no overlap)")
@@ -90,8 +95,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     many.add_argument("-j", "--jobs", type=count_option, default=2, metavar="N",
                       help="audio decoding workers (default: 2)")
     many.add_argument("--batch-size", type=count_option, default=4, metavar="N",
-                      help="most 3-s patches run through the network at once; larger batches take more memory "
-                           "and are no faster on a CPU (default: 4)")
+                      help=f"most patches run through the network at once; each 3-s patch takes about "
+                           f"{patch_bytes(patch_frames(3)) / 2 ** 20:.0f} MB of memory while it runs, so a batch "
+                           "that would take more than 3/4 of this machine's memory is refused; larger batches are "
+                           "no faster on a CPU (default: 4)")
     many.add_argument("--threads", type=count_option, metavar="N",
                       help="most CPU threads the network computes on (default: one per core); the decoding "
                            "--jobs come on top")
@@ -108,8 +115,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     scale.add_argument("--ray", action="store_true",
                        help="tag on Ray: on the cluster RAY_ADDRESS names if it is set, otherwise on a Ray "
                             "started on this machine for the run; needs an --output FILE ending in .parquet")
-    scale.add_argument("--ray-address", metavar="ADDR",
-                       help="tag on the Ray cluster whose head is at ADDR (host:port); implies --ray")
+    scale.add_argument("--ray-address", metavar="ADDR", type=address_option,
+                       help="tag on the Ray cluster whose head is at ADDR (host:port, or auto: the one `ray start` "
+                            f"made on this machine); implies --ray; one that does not answer within "
+                            f"{CONNECT_SECONDS} s is an error")
     args = parser.parse_args(argv)
     if not args.paths and not args.list_models:
         parser.error("give at least one audio file, folder or pattern (or --list-models)")
@@ -154,11 +163,15 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
         not_url(path)
     if args.save:
         check_save_file(args.save)
+    joined = joined_address(args.ray_address) if args.ray else None
+    if joined:
+        check_reachable(*joined)
     loaded = [load(path) for path in args.head]
     model_name = base_model(loaded, args.model)
     model = zoo.model_info(model_name)
     plan = PatchPlan.build(model.front_end, model.architecture, args.length, args.overlap, args.features, model.name)
-    heads = load_heads(loaded, model.name, zoo.FEATURES[model.architecture])
+    check_batch(args.batch_size, plan)
+    heads = load_heads(loaded, model)
     options = _Options(model_name, heads, tag_count("--topN", args.topN, model.n_labels), args.output, args.resume,
                        args.save or None, args.print or not args.output, args.jobs, args.batch_size,
                        args.threads, args.precision, args.runtime, args.quiet, args.debug, args.ray, args.ray_address)
@@ -290,14 +303,12 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
     if not todo:
         return EXIT_FILES_FAILED if failed else EXIT_OK
     try:
+        started_here = start_ray(options.ray_address)
         import ray
 
         from . import ray as on_ray
     except ImportError:
         raise MusicnnError("--ray needs Ray: pip install 'musicnn_lite[ray]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        _start_ray(options.ray_address)
     try:
         rows = on_ray.tag_with(tagger, options.model, plan, todo, top_n=options.top_n, schema=writer.schema)
         with Progress(len(todo), show=not options.quiet) as bar:
@@ -314,21 +325,6 @@ def _tag_on_ray(tagger: Tagger, paths: list[str], writer: ParquetWriter, options
         if started_here:
             ray.shutdown()
     return EXIT_FILES_FAILED if failed else EXIT_OK
-
-
-def _start_ray(address: str | None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), or start Ray on this machine; Ray's chatter hidden."""
-    import logging
-
-    import ray
-
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(include_dashboard=False, **quiet)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def _files_to_tag(paths: list[str], writer: ResultWriter | None, options: _Options) -> tuple[list[str], int]:

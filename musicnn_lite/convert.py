@@ -180,7 +180,7 @@ def export_onnx(weights_file: str | Path) -> Path:
             exportable.export(str(exported), format="onnx", verbose=False, input_signature=signature)
         graph = onnx.load(str(exported))
         _name_graph_ports(graph.graph, zoo.GRAPH_INPUT, names)
-        graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=runtimes.weights_digest(weights_file))
+        graph.metadata_props.add(key=runtimes.WEIGHTS_DIGEST_KEY, value=zoo.weights_digest(weights_file))
         onnx.save(graph, str(exported))
         os.replace(exported, graph_file)
     return graph_file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Iterable, Iterator
 
 from .errors import MusicnnError
@@ -38,6 +39,24 @@ def audio_files(paths: list[str], exclude: Iterable[str | os.PathLike] = ()) -> 
                     continue
                 found.setdefault(real, os.path.normpath(file))
     return list(found.values())
+
+
+def readable_name(name: str) -> str:
+    """A name taken from the file system (a tag folder, a head or weights file's stem) as valid Unicode.
+
+    The bytes of a name that are not UTF-8, which Python holds as surrogate escapes, become the
+    text `\\xNN` (b"caf\\xe9" -> "caf\\xe9"); any other lone
+    surrogate becomes `\\udNNN`. Such a name is then written by every output (CSV, JSON, Parquet,
+    beets) as it is; valid names are unchanged.
+    """
+    return _SURROGATE.sub(lambda match: _surrogate_text(ord(match[0])), name)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_text(code: int) -> str:
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def _is_within(real: str, excluded: set[str]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,10 @@ import numpy as np
 
 from .embeddings import patch_embeddings
 from .errors import MusicnnError
+from .files import readable_name
 from .npz_archive import NpzArchive, save_npz
 from .results.durable import write_atomically
+from .zoo import BUNDLED_MODELS, FEATURES, ModelInfo, ModelWeights
 
 FORMAT_VERSION = 1  # raised when a head file changes so that older versions cannot read it
 DEFAULT_MODEL = "MTT_musicnn"  # the model of a run given no model and no heads
@@ -40,6 +43,8 @@ class Head:
         (folds, songs, accuracy, per-tag precision and recall), patch_step, files_skipped,
         library_version.
     skipped: (path, reason) of each example file that could not be read (training only).
+    model_sha256: the digest of the base model's weights file when it is a user's file (its
+        name, the file's stem, does not say which file); None for a bundled model.
     """
 
     name: str
@@ -50,13 +55,18 @@ class Head:
     bias: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
+    model_sha256: str | None = None
 
-    def check_base(self, model: str, features: tuple[str, ...]) -> None:
-        """Raise MusicnnError unless this head reads a feature of `model` (a model's name and its layers)."""
-        if self.model != model or self.feature not in features:
+    def check_base(self, model: ModelInfo | ModelWeights) -> None:
+        """Raise MusicnnError unless this head reads a feature of `model`, the very model it was trained on."""
+        if self.model != model.name or self.feature not in FEATURES[model.architecture]:
             raise MusicnnError(f"the head {self.name!r} was trained on {self.model}'s {self.feature} embeddings, "
-                               f"not on {model}'s: tag with --model {self.model} (Tagger({self.model!r})), "
-                               f"or train the head again on {model}")
+                               f"not on {model.name}'s: tag with --model {self.model} (Tagger({self.model!r})), "
+                               f"or train the head again on {model.name}")
+        if self.model_sha256 != model.sha256:
+            raise MusicnnError(f"the head {self.name!r} was trained on {_described(self.model, self.model_sha256)}, "
+                               f"not on {_described(model.name, model.sha256)}: tag with the weights it was "
+                               "trained on, or train the head again on these")
 
     def patch_scores(self, feature: np.ndarray) -> np.ndarray:
         """Scores (patches, tags), each row summing to 1, from the feature array (patches, ...)."""
@@ -90,7 +100,7 @@ class Head:
     def save(self, path: str | os.PathLike) -> None:
         """Write the head to `path` (.npz: arrays `weights`, `bias` and a JSON `header`), atomically."""
         header = {"format_version": FORMAT_VERSION, "tags": list(self.tags), "model": self.model,
-                  "feature": self.feature, **self.info}
+                  "model_sha256": self.model_sha256, "feature": self.feature, **self.info}
         path = Path(path)
         arrays = {"header": np.array(json.dumps(header)), "weights": self.weights, "bias": self.bias}
         try:
@@ -112,12 +122,12 @@ def head_list(heads: HeadOrPath | Iterable[HeadOrPath]) -> tuple[Head | str, ...
     return tuple(head if isinstance(head, Head) else os.fspath(head) for head in heads)
 
 
-def load_heads(heads: HeadOrPath | Iterable[HeadOrPath], model: str, features: tuple[str, ...]) -> tuple[Head, ...]:
-    """`heads` loaded (head files read) and checked to read a feature of `model` (a model's name and its
-    layers), and named apart (their names prefix their tags)."""
+def load_heads(heads: HeadOrPath | Iterable[HeadOrPath], model: ModelInfo | ModelWeights) -> tuple[Head, ...]:
+    """`heads` loaded (head files read) and checked to read a feature of `model`, and named apart (their
+    names prefix their tags)."""
     heads = tuple(head if isinstance(head, Head) else load(head) for head in head_list(heads))
     for head in heads:
-        head.check_base(model, features)
+        head.check_base(model)
     names = [head.name for head in heads]
     if len(set(names)) < len(names):
         raise MusicnnError(f"two heads are named {max(names, key=names.count)!r}, so their tags would share "
@@ -126,8 +136,16 @@ def load_heads(heads: HeadOrPath | Iterable[HeadOrPath], model: str, features: t
 
 
 def base_model(heads: Sequence[Head], model: str | os.PathLike | None = None) -> str | os.PathLike:
-    """The model to tag with: `model` if given, else the one the heads were trained on, else DEFAULT_MODEL."""
-    return model or (heads[0].model if heads else DEFAULT_MODEL)
+    """The model to tag with: `model` if given, else the bundled model the heads were trained on, else
+    DEFAULT_MODEL. Heads trained on a user's weights file need that file given: only its stem is known."""
+    if model or not heads:
+        return model or DEFAULT_MODEL
+    head = heads[0]
+    if head.model_sha256 is not None or head.model not in BUNDLED_MODELS:
+        raise MusicnnError(f"the head {head.name!r} was trained on {_described(head.model, head.model_sha256)}, "
+                           f"not on a bundled model: give that file as the model (--model PATH/{head.model}.npz, "
+                           "Tagger(model=PATH))")
+    return head.model
 
 
 def load(path: str | os.PathLike) -> Head:
@@ -152,15 +170,33 @@ def load(path: str | os.PathLike) -> Head:
         raise MusicnnError(f"{path} is a head file of format {version}, written by a newer musicnn_lite; "
                            f"this version reads format {FORMAT_VERSION} and older: upgrade musicnn_lite")
     tags = header.get("tags") if isinstance(header, dict) else None
+    if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+        tags = [readable_name(tag) for tag in tags]  # those of a head trained on names that are not UTF-8
     if version != FORMAT_VERSION or not isinstance(tags, list) or len(tags) < 2 \
             or not all(isinstance(tag, str) for tag in tags) or len(set(tags)) != len(tags) \
             or not all(isinstance(header.get(key), str) for key in ("model", "feature")) \
+            or not (header.get("model_sha256") is None or _is_sha256(header["model_sha256"])) \
             or weights.ndim != 2 or weights.shape[1] != len(tags) or bias.shape != (len(tags),) \
             or weights.dtype.kind != "f" or bias.dtype.kind != "f" \
             or not (np.isfinite(weights).all() and np.isfinite(bias).all()):
         raise _corrupt(path, "missing or inconsistent header, weights or bias")
-    info = {key: value for key, value in header.items() if key not in ("format_version", "tags", "model", "feature")}
-    return Head(path.stem, tuple(tags), header["model"], header["feature"], weights, bias, info)
+    info = {key: value for key, value in header.items()
+            if key not in ("format_version", "tags", "model", "model_sha256", "feature")}
+    return Head(readable_name(path.stem), tuple(tags), header["model"], header["feature"], weights, bias, info,
+                model_sha256=header.get("model_sha256"))
+
+
+def _is_sha256(text: object) -> bool:
+    return isinstance(text, str) and re.fullmatch("[0-9a-f]{64}", text) is not None
+
+
+def _described(model: str, sha256: str | None) -> str:
+    """A base model as a message names it: a bundled model by name, a weights file by name and digest."""
+    if sha256:
+        return f"the weights file {model} (sha256 {sha256[:12]}...)"
+    if model in BUNDLED_MODELS:
+        return f"the bundled {model}"
+    return f"a weights file named {model} (which file was not recorded: the head is older than that check)"
 
 
 def _corrupt(path: Path, reason: object) -> MusicnnError:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .embeddings import patch_embeddings
 from .errors import MusicnnError, file_error_line, one_line
-from .files import audio_files
+from .files import audio_files, readable_name
 from .head_file import Head
 from .plan import PatchPlan
 from .progress import Progress
@@ -55,16 +55,24 @@ def train(examples: str | os.PathLike, model: str | os.PathLike | Tagger = "MSD_
             "cross_validation": _cross_validate(songs, tags),
             "patch_step": float(input_overlap or plan.input_length), "files_skipped": len(skipped),
             "library_version": __version__}
-    return Head(Path(examples).resolve().name, tuple(tags), tagger.model_name, feature, weights, bias, info,
-                tuple(skipped))
+    name = readable_name(Path(examples).resolve().name)
+    return Head(name, tuple(tags), tagger.model_name, feature, weights, bias, info, tuple(skipped), tagger.model_sha256)
 
 
 def _tag_folders(examples: Path) -> dict[str, list[str]]:
-    """Tag name -> audio files below its folder; at least two tags, each with audio files."""
+    """Tag name -> audio files below its folder; at least two tags, each with audio files.
+
+    A tag is its folder's name, bytes that are not UTF-8 written as `\\xNN` (files.readable_name).
+    """
     if not examples.is_dir():
         raise MusicnnError(f"{examples} is not a folder; give a folder that holds one folder of audio per tag")
-    folders = {entry.name: audio_files([str(entry)]) for entry in sorted(examples.iterdir())
-               if entry.is_dir() and not entry.name.startswith(".")}
+    entries = [entry for entry in sorted(examples.iterdir()) if entry.is_dir() and not entry.name.startswith(".")]
+    tags = [readable_name(entry.name) for entry in entries]
+    twins = [(entry, tag) for entry, tag in zip(entries, tags) if tags.count(tag) > 1]
+    if twins:
+        raise MusicnnError(f"the folders {twins[0][0]} and {twins[1][0]} would both be the tag {twins[0][1]!r} (a "
+                           "name that is not UTF-8 is read with its bytes as \\xNN); rename one of them")
+    folders = {tag: audio_files([str(entry)]) for entry, tag in zip(entries, tags)}
     if len(folders) < 2:
         raise MusicnnError(f"{examples} holds {len(folders)} tag folder{'s' * (len(folders) != 1)}; a head needs "
                            "at least two: one folder of examples per tag, e.g. happy/ and sad/")

@@ -57,11 +57,13 @@ def tag(source: PathSource, model: str | os.PathLike = "MTT_musicnn", *, feature
     concurrency: actors: a number, a (min, max) range to autoscale in, or None for 1 up to as
     many as the cluster's resources allow. num_cpus, num_gpus: reserved per actor; each actor's
     network computes on that many CPU threads (at least one), not one per core of its node.
-    The options are checked here, before Ray runs anything; the rows are computed when the
-    Dataset is consumed (written, iterated or materialized).
+    The options are checked here, before Ray runs anything, and the actors against the nodes of
+    the cluster (Ray is started on this machine if it is not running yet); the rows are
+    computed when the Dataset is consumed (written, iterated or materialized).
     """
     from .tagger import Tagger
 
+    _check_actor_options(concurrency, num_cpus, num_gpus)
     tagger = Tagger(model, batch_size=batch_size, precision=precision, runtime=runtime, heads=heads)
     plan = tagger.plan(input_length, input_overlap, features)
     top_n = tag_count("top_n", top_n, len(tagger.labels))
@@ -76,10 +78,13 @@ def tag_with(tagger: Tagger, model: str | os.PathLike, plan: PatchPlan, source: 
              num_cpus: float = 1, num_gpus: float = 0) -> ray.data.Dataset:
     """`tag` for a Tagger of `model` and a plan already built and checked (the command line's), whose rows
     have `schema`: each actor builds a Tagger like it."""
+    _check_actor_options(concurrency, num_cpus, num_gpus)
     tagging = {"model": model, "batch_size": tagger.batch_size, "precision": tagger.precision,
                "runtime": tagger.runtime, "heads": tagger.heads, "threads": max(1, math.floor(num_cpus)),
                "plan": plan, "columns": tagger.tags, "top_n": top_n, "schema": schema}
-    return _paths_dataset(source, files_per_batch).map_batches(
+    paths = _paths_dataset(source, files_per_batch)
+    _check_cluster(concurrency, num_cpus, num_gpus)
+    return paths.map_batches(
         _TagBatches, fn_constructor_kwargs=tagging, batch_size=files_per_batch, batch_format="pyarrow",
         compute=_actor_pool(concurrency), num_cpus=num_cpus, num_gpus=num_gpus)
 
@@ -96,23 +101,36 @@ class _TagBatches:
         self._plan, self._columns, self._top_n, self._schema = plan, columns, top_n, schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        """One row per file: tagged from its bytes, or from its path where it has no bytes; a row without a
+        path is an error row (its path "")."""
         paths = batch.column("path").to_pylist()
-        sources = [io.BytesIO(data) for data in batch.column("bytes").to_pylist()] \
-            if "bytes" in batch.column_names else paths
-        results = self._tagger.tag_many(sources, plan=self._plan)
-        rows = [result_row(path, result, self._tagger.model_name, self._columns, self._top_n)
-                for path, (_, result) in zip(paths, results)]
+        contents = batch.column("bytes").to_pylist() if "bytes" in batch.column_names else [None] * len(paths)
+        sources = [path if data is None else io.BytesIO(data)
+                   for path, data in zip(paths, contents) if path is not None]
+        results = (result for _, result in self._tagger.tag_many(sources, plan=self._plan))
+        rows = [result_row("", _NO_PATH, self._tagger.model_name, self._columns, self._top_n) if path is None
+                else result_row(path, next(results), self._tagger.model_name, self._columns, self._top_n)
+                for path in paths]
         return rows_table(rows, self._schema)
+
+
+_NO_PATH = MusicnnError("this row of the Dataset has no path (null); give every row the path of its file, "
+                        "which names its bytes")
 
 
 def _paths_dataset(source: PathSource, files_per_batch: int) -> ray.data.Dataset:
     """`source` as a Dataset with a "path" column (and a "bytes" one if the source had it)."""
     if isinstance(source, ray.data.Dataset):
-        columns = source.schema().names
+        schema = source.schema()
+        columns = dict(zip(schema.names, schema.types))
         if "path" not in columns:
             raise MusicnnError(f"the Dataset has the columns {', '.join(columns)} but no 'path'; give it a 'path' "
                                "column of file paths, and the files' contents in 'bytes' if the actors cannot read "
                                "the paths (ray.data.read_binary_files(..., include_paths=True) makes both)")
+        for name, holds, kind in (("path", _is_text, "strings"), ("bytes", _is_binary, "bytes")):
+            if name in columns and not holds(columns[name]):
+                raise MusicnnError(f"the Dataset's '{name}' column holds {columns[name]}, not {kind}; "
+                                   "ray.data.read_binary_files(..., include_paths=True) makes the columns needed")
         return source
     names = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     paths = audio_files([os.fspath(name) for name in names])
@@ -121,6 +139,51 @@ def _paths_dataset(source: PathSource, files_per_batch: int) -> ray.data.Dataset
     # One block per batch, so that the actors share the files evenly from the start.
     return ray.data.from_items([{"path": path} for path in paths],
                                override_num_blocks=math.ceil(len(paths) / files_per_batch))
+
+
+def _is_text(column_type: pa.DataType) -> bool:
+    return pa.types.is_string(column_type) or pa.types.is_large_string(column_type) or pa.types.is_null(column_type)
+
+
+def _is_binary(column_type: pa.DataType) -> bool:
+    return pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type) or pa.types.is_null(column_type)
+
+
+def _check_actor_options(concurrency: int | tuple[int, int] | None, num_cpus: float, num_gpus: float) -> None:
+    """Raise MusicnnError unless `concurrency` is None, a number of actors or a (min, max) range, and num_cpus
+    and num_gpus are resources Ray can reserve (finite, at least 0; GPUs above 1 whole)."""
+    low, high = concurrency if isinstance(concurrency, tuple) and len(concurrency) == 2 else (concurrency,) * 2
+    if concurrency is not None and not (_is_count(low) and _is_count(high) and low <= high):
+        raise MusicnnError(f"concurrency={concurrency!r} must be a number of actors, at least 1, or a (min, max) "
+                           "range of them such as (1, 8), or None: as many as the cluster allows")
+    for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf \
+                or (name == "num_gpus" and value > 1 and value != int(value)):
+            raise MusicnnError(f"{name}={value!r} must be a number of at least 0 reserved per actor (a fraction, "
+                               "or a whole number above 1), e.g. 1")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_cluster(concurrency: int | tuple[int, int] | None, num_cpus: float, num_gpus: float) -> None:
+    """Raise MusicnnError where no node could hold an actor, or the cluster not the fewest actors asked for:
+    Ray would wait for such resources for ever. Starts Ray on this machine if it is not running yet."""
+    if not ray.is_initialized():
+        ray.init()  # as Ray Data would on first use
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    fewest = 1 if concurrency is None else concurrency[0] if isinstance(concurrency, tuple) else concurrency
+    for option, resource, per_actor in (("num_cpus", "CPU", num_cpus), ("num_gpus", "GPU", num_gpus)):
+        largest = max((node.get(resource, 0) for node in nodes), default=0)
+        total = sum(node.get(resource, 0) for node in nodes)
+        if per_actor > largest:
+            raise MusicnnError(f"{option}={per_actor:g}: the largest node of the Ray cluster has {largest:g} "
+                               f"{resource}, fewer than one actor needs; ask for {largest:g} or less per actor")
+        if fewest * per_actor > total:
+            raise MusicnnError(f"concurrency={concurrency!r}: {fewest} actors of {option}={per_actor:g} need "
+                               f"{fewest * per_actor:g} {resource} in all, and the Ray cluster has {total:g}; ask "
+                               f"for fewer actors, or less {resource} each")
 
 
 def _actor_pool(concurrency: int | tuple[int, int] | None) -> ray.data.ActorPoolStrategy:

@@ -9,7 +9,6 @@ The rest of the pipeline does not know which one runs.
 """
 
 import contextlib
-import hashlib
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +17,7 @@ import numpy as np
 
 from .errors import MusicnnError
 from .tensorflow_noise import hide_retracing_warnings, tensorflow_noise_filtered
-from .zoo import GRAPH_INPUT, ModelWeights
+from .zoo import GRAPH_INPUT, ModelWeights, weights_digest
 
 RUNTIMES = ("auto", "onnx", "keras")
 WEIGHTS_DIGEST_KEY = "weights_sha256"  # ONNX metadata: the weights file the graph was exported from
@@ -57,11 +56,6 @@ def open_runtime(weights: ModelWeights, weights_file: Path, runtime: str, precis
         return KerasRuntime(weights, weights_file, precision, batch_size, threads)
     raise MusicnnError(f"{problem}; write it with `python -m musicnn_lite.convert --onnx {weights_file}`, "
                        "or use runtime='keras'")
-
-
-def weights_digest(weights_file: Path) -> str:
-    """sha256 of a weights file, as recorded in the ONNX graphs exported from it."""
-    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
 
 
 class OnnxRuntime:

@@ -13,6 +13,7 @@ from .audio import AudioSource, stream_audio
 from .batch import BatchScheduler, run_songs
 from .errors import MusicnnError
 from .head_file import HeadOrPath, load_heads
+from .memory import check_batch
 from .plan import FeatureRequest, PatchPlan
 from .tag_result import TagResult
 from .validators import positive_int
@@ -25,7 +26,8 @@ class Tagger:
     batch_size: most patches run through the network at once. The Keras runtime pads
     batches to a power of two up to this size so that its graph is traced only a few
     times. On a CPU, 4 is as fast per patch as 64 (measured on TensorFlow) and keeps
-    memory low; a GPU wants more.
+    memory low; a GPU wants more. Each 3-s patch of a batch takes up to 34 MB while it runs
+    (see memory): a batch that would take more than 3/4 of the machine's memory is refused.
     precision: "float32" (exact, the default) or "bfloat16" (convolutions in bfloat16:
     about twice as fast on CPUs with AMX; approximate, see the README).
     runtime: "auto" (ONNX Runtime whenever it can serve the request, else Keras), "onnx"
@@ -40,7 +42,8 @@ class Tagger:
 
     Attributes: `labels`, the model's own tags, in the order of its outputs; `tags`, the columns
     of every result's taggram: the labels, then each head's tags as "HEAD:TAG"; `front_end`, what
-    the model hears (sample rate, mel bands, the patch length it was trained on: see front_end).
+    the model hears (sample rate, mel bands, the patch length it was trained on: see front_end);
+    `model_name`; `model_sha256`, the digest of a user's weights file (None for a bundled model).
     """
 
     def __init__(self, model: str | os.PathLike = "MTT_musicnn", batch_size: int = 4,
@@ -58,19 +61,25 @@ class Tagger:
         self.front_end = weights.front_end
         self.feature_names = zoo.FEATURES[weights.architecture]
         self.batch_size = int(batch_size)
+        self.plan()  # the model's own patches must fit in memory, batch_size at a time
         self.precision = precision
-        self.heads = load_heads(heads, self.model_name, self.feature_names)
+        self.model_sha256 = weights.sha256
+        self.heads = load_heads(heads, weights)
         self.tags = self.labels + [f"{head.name}:{tag}" for head in self.heads for tag in head.tags]
         self.threads = threads
         self._runtime = runtimes.open_runtime(weights, zoo.weights_path(model), runtime, precision, self.batch_size,
                                               threads)
         self.runtime = self._runtime.name
+        self._check_heads_fit()
 
     def plan(self, input_length: float | None = None, input_overlap: float | bool = False,
              features: FeatureRequest = False) -> PatchPlan:
-        """The checked patching plan of these options for this model (see `tag`)."""
-        return PatchPlan.build(self.front_end, self.architecture, input_length, input_overlap, features,
+        """The checked patching plan of these options for this model (see `tag`); its patches must fit in
+        memory, batch_size at a time (see memory)."""
+        plan = PatchPlan.build(self.front_end, self.architecture, input_length, input_overlap, features,
                                self.model_name)
+        check_batch(self.batch_size, plan)
+        return plan
 
     def tag(self, source: AudioSource, sr: float | None = None, input_length: float | None = None,
             input_overlap: float | bool = False, features: FeatureRequest = False) -> TagResult:
@@ -96,9 +105,11 @@ class Tagger:
         A source is a path, a file object, or a (waveform array, sample rate) pair. Songs
         are decoded on `jobs` worker threads while the network runs, and patches of
         consecutive songs share batches. A song that fails yields (source, MusicnnError)
-        in place of its result and the rest go on. Options are checked here, before any
-        song is read. plan: a plan from `Tagger.plan`, in place of input_length,
-        input_overlap and features (which are then ignored).
+        in place of its result and the rest go on. If `sources` itself raises (a generator
+        that fails), the songs taken from it before are tagged and yielded, then its exception
+        is raised. Options are checked here, before any song is read. plan: a plan from
+        `Tagger.plan`, in place of input_length, input_overlap and features (which are then
+        ignored).
         """
         plan = self._own_plan(plan or self.plan(input_length, input_overlap, features))
         jobs = positive_int("jobs", jobs, "2 decoding threads")
@@ -125,10 +136,12 @@ class Tagger:
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in ("taggram", *names)}
 
     def _own_plan(self, plan: PatchPlan) -> PatchPlan:
-        """`plan`, if it was built for this model's architecture and front-end."""
+        """`plan`, if it was built for this model's architecture and front-end, and its patches fit in memory
+        batch_size at a time."""
         if plan.architecture != self.architecture or plan.front_end != self.front_end:
             raise MusicnnError(f"the plan is for a {plan.architecture} model, not {self.model_name}; "
                                "build it with this Tagger's plan()")
+        check_batch(self.batch_size, plan)
         return plan
 
     def _tag_songs(self, songs: Iterable[tuple[Any, AudioSource, float | None]], plan: PatchPlan,
@@ -155,6 +168,16 @@ class Tagger:
         return TagResult(taggram, list(self.tags), {name: output[name] for name in plan.features},
                          plan.timestamps(len(taggram)), {head.name: head.tags for head in self.heads},
                          plan.patch_seconds)
+
+    def _check_heads_fit(self) -> None:
+        """Raise MusicnnError unless each head reads as many values per patch as its feature has here (a head
+        named after this model may come from another model of that name), found on one blank patch."""
+        if not self.heads:
+            return
+        plan = self.plan()
+        outputs = self._run_batch(np.zeros((1, *plan.input_shape), np.float32), self._output_names(plan))
+        for head in self.heads:
+            head.patch_scores(outputs[head.feature])
 
     def _run_batch(self, patches: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Network outputs for at most batch_size patches (patches, frames, 96)."""

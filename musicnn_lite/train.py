@@ -42,13 +42,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train and write a head; returns the exit status (0 written, 1 on an error)."""
-    args = _parse_args(argv)
-    from . import heads
-    from .tagger import Tagger
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130  # as the tagging command's
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Train and write a head; returns the exit status (0 written, 1 on an error, 130 interrupted)."""
+    args = _parse_args(argv)
     try:
+        from . import heads
+        from .tagger import Tagger
+
         _check_writable(Path(args.output))
         tagger = Tagger(args.model, batch_size=args.batch_size)
         head = heads.train(args.examples, tagger, args.feature, args.overlap, args.jobs, progress=not args.quiet)
@@ -58,10 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         head.save(args.output)
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.output} was not written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"wrote {args.output}: tags {', '.join(head.tags)} on {head.model} {head.feature}; "
           f"tag with it: python -m musicnn_lite MUSIC --head {args.output}")
-    return 0
+    return EXIT_OK
 
 
 def _check_writable(path: Path) -> None:

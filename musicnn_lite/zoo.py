@@ -1,5 +1,6 @@
 """The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 
 from .bundled import WEIGHTS_DIR
 from .errors import MusicnnError
+from .files import readable_name
 from .front_end import DECLARATION, FrontEnd, musicnn_front_end, parse_declaration
 from .npz_archive import ArrayHeader, NpzArchive
 
@@ -84,13 +86,18 @@ MAX_WEIGHTS_BYTES = 512 * 2 ** 20
 
 @dataclass(frozen=True)
 class ModelWeights:
-    """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts."""
+    """A model's inference variables, keyed `<layer>/<variable>`, with what it predicts.
+
+    sha256: the digest of a user's weights file, which its name (the file's stem) does not
+    identify; None for a bundled model, which its name does.
+    """
 
     name: str
     architecture: str  # a key of VARIABLES: "musicnn", "vgg", "fcn", "crnn" or "musicnn_2020"
     labels: tuple[str, ...]
     front_end: FrontEnd
     arrays: dict[str, np.ndarray]
+    sha256: str | None
 
 
 _MODEL_CHOICES = (f"use one of {', '.join(BUNDLED_MODELS)}, or the path of a weights file written by "
@@ -135,17 +142,20 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
-    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), front_end, arrays)
+    return ModelWeights(_model_name(model, path), architecture, tuple(labels.tolist()), front_end, arrays,
+                        _model_sha256(model, path))
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model is, read from its weights file's headers without loading any weights."""
+    """What a model is, read from its weights file's headers without loading any weights (sha256: as in
+    ModelWeights)."""
 
     name: str
     architecture: str  # a key of VARIABLES
     n_labels: int
     front_end: FrontEnd
+    sha256: str | None
 
 
 def model_info(model: str | os.PathLike) -> ModelInfo:
@@ -157,11 +167,25 @@ def model_info(model: str | os.PathLike) -> ModelInfo:
         if architecture not in VARIABLES or len(headers.get("labels", ((),))[0]) != 1:
             raise _invalid(path, "missing or inconsistent architecture or labels")
         front_end = _front_end(path, archive, architecture)
-    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], front_end)
+    return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], front_end,
+                     _model_sha256(model, path))
+
+
+def weights_digest(weights_file: Path) -> str:
+    """sha256 of a weights file: what identifies a user's model (and what its ONNX graph records)."""
+    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
 
 
 def _model_name(model: str | os.PathLike, path: Path) -> str:
-    return str(model) if str(model) in BUNDLED_MODELS else path.stem
+    return str(model) if str(model) in BUNDLED_MODELS else readable_name(path.stem)
+
+
+def _model_sha256(model: str | os.PathLike, path: Path) -> str | None:
+    """None for a bundled model (by its name, or a file holding its very weights), else the file's digest."""
+    if str(model) in BUNDLED_MODELS:
+        return None
+    digest = weights_digest(path)
+    return None if path.stem in BUNDLED_MODELS and digest == weights_digest(weights_path(path.stem)) else digest
 
 
 def _invalid(path: Path, reason: str) -> MusicnnError:

@@ -17,7 +17,7 @@ MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 # The survey's models (Won et al. 2020) and their reference clips: 10 s of Vibe Ace, shorter than a 29-s chunk, too.
 SURVEY_MODELS = ("MTT_fcn", "MTT_crnn", "MTT_musicnn_2020", "MSD_fcn", "MSD_crnn", "Jamendo_fcn", "Jamendo_crnn",
                  "Jamendo_musicnn")
-SURVEY_CLIPS = {**CLIPS, "vibe_ace_10s": AUDIO / "Vibe_Ace_10s_16k.wav"}
+SURVEY_CLIPS = {**CLIPS, "vibe_ace_10s": DATA / "survey_audio" / "Vibe_Ace_10s_16k.wav"}  # shorter than 29 s
 
 
 def golden(clip: str, model: str) -> dict[str, np.ndarray]:

@@ -92,6 +92,22 @@ def test_decoding_goes_on_while_the_network_runs():
     assert [(key, output["taggram"].item()) for key, output in results] == [(0, 0.0), (1, 1.0), (2, 2.0)]
 
 
+def test_songs_taken_from_a_generator_that_fails_are_tagged_before_its_exception_is_raised(tagger):
+    class Unreadable(Exception):
+        pass
+
+    def sources():
+        yield str(CLIPS["joram"])
+        yield str(CLIPS["muddy"])
+        raise Unreadable("the catalogue's database went away")
+
+    got = []
+    with pytest.raises(Unreadable, match="went away"):
+        for path, result in tagger.tag_many(sources(), jobs=2):
+            got.append((path, result.top(3)))
+    assert got == [(str(clip), tagger.tag(clip).top(3)) for clip in (CLIPS["joram"], CLIPS["muddy"])]
+
+
 def test_bad_jobs_value_is_refused(tagger):
     with pytest.raises(MusicnnError, match="jobs=0"):
         tagger.tag_many([CLIPS["joram"]], jobs=0)

@@ -203,19 +203,84 @@ def test_tagging_does_not_start_tensorflow(library):
 
 @pytest.mark.parametrize("setting, message", [
     ("model: MTT_banjo", "error: musicnn: unknown model 'MTT_banjo'"),
+    ("model: 5", "error: musicnn: model=5 is not a model name or path"),
     ("tags: [techno, banjo]", "error: musicnn: tags: MTT_musicnn and its heads have no tag 'banjo'"),
     ("embedding: pool5", "error: musicnn: MTT_musicnn has no feature 'pool5'"),
+    ("embedding: 5", "configuration error: musicnn.embedding: must be a string"),
     ("heads: [nowhere.npz]", "error: musicnn: heads: no such head file: "),
+    ("heads: [5]", "configuration error: musicnn.heads#0: must be a filename"),
+    ("heads: [TMP/deep.npz]", "error: musicnn: heads: TMP/deep.npz is not a valid head file (its header nests too"),
     ("heads: [TMP/top.npz]", "error: musicnn: two results would be stored as musicnn_top; rename the head file"),
+    # 'sad', a tag of MSD_musicnn, not of MTT_musicnn: its field holds numbers, not the head's likeliest tag
+    ("heads: [TMP/sad.npz]", "error: musicnn: musicnn_sad holds the likelihood of the tag 'sad', a number, so it "
+                             "cannot hold text too; rename the head file"),
+    ("batch_size: 100000", "error: musicnn: batch_size=100000 patches of 3 s"),
+    ("write: yes\n  genres: {techno: 5}", "configuration error: musicnn.genres.techno: must be a string"),
 ])
 def test_a_bad_setting_is_one_error_line_and_changes_nothing(library, tmp_path, setting, message):
     root, _ = library
     before = stored_fields(root)
-    shutil.copy(root / "style.npz", tmp_path / "top.npz")  # a head whose likeliest tag would go to musicnn_top
+    for name in ("top", "sad"):  # heads whose likeliest tag would go to musicnn_top, musicnn_sad
+        shutil.copy(root / "style.npz", tmp_path / f"{name}.npz")
+    with np.load(root / "style.npz") as style:
+        np.savez(tmp_path / "deep.npz", header=np.array("[" * 100_000 + "]" * 100_000), weights=style["weights"],
+                 bias=style["bias"])
     (tmp_path / "bad.yaml").write_text(f"musicnn:\n  {setting.replace('TMP', str(tmp_path))}\n")
     failed = beet(root, "-c", str(tmp_path / "bad.yaml"), "musicnn", "--force", status=1)
-    assert failed.stderr.splitlines()[-1].startswith(message) and "Traceback" not in failed.stderr
+    assert failed.stderr.splitlines()[-1].startswith(message.replace("TMP", str(tmp_path)))
+    assert "Traceback" not in failed.stderr
     assert stored_fields(root) == before
+    listed = beet(root, "-c", str(tmp_path / "bad.yaml"), "ls")  # the plugin loads whatever the setting
+    assert "Traceback" not in listed.stderr and len(listed.stdout.splitlines()) == 6
+
+
+def test_a_bad_auto_setting_is_one_error_line_on_import_and_the_plugin_still_loads(tmp_path):
+    root = make_library(tmp_path, {"vibe": part("vibe_ace", 0, tmp_path)})
+    (tmp_path / "bad.yaml").write_text("musicnn:\n  auto: 5\n")
+    assert "Traceback" not in beet(root, "-c", str(tmp_path / "bad.yaml"), "ls").stderr
+    (tmp_path / "more").mkdir()
+    shutil.copy(part("muddy", 0, tmp_path), tmp_path / "more" / "muddy.flac")
+    failed = beet(root, "-c", str(tmp_path / "bad.yaml"), "import", "-A", "-q", "-s", str(tmp_path / "more"),
+                  status=1)
+    assert failed.stderr.splitlines()[-1] == "configuration error: musicnn.auto: must be a bool, not int"
+
+
+def test_a_store_that_fails_part_way_leaves_the_item_to_tag_again(tmp_path):
+    """A database error while an item's results are written (here: after 20 attributes) stops the run with one
+    line, and the item is not taken for tagged (musicnn_top is written last), for a first tagging and a forced one."""
+    root = make_library(tmp_path, {"vibe": part("vibe_ace", 0, tmp_path)})
+    failing = ("import sqlite3, sys\nfrom beets.dbcore import db\nfrom beets.ui import main\n"
+               "mutate, written = db.Transaction.mutate, []\n"
+               "def failing(self, statement, values=()):\n"
+               "    if statement.startswith('INSERT') and str(values[1]).startswith('musicnn'):\n"
+               "        written.append(values[1])\n"
+               "        if len(written) > 20:\n"
+               "            raise sqlite3.OperationalError('disk I/O error')\n"
+               "    return mutate(self, statement, values)\n"
+               "db.Transaction.mutate = failing\nmain(sys.argv[1:])\n")
+    for force in ([], ["--force"]):
+        done = subprocess.run([sys.executable, "-c", failing, "musicnn", *force], env=beets_env(root),
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert done.stderr.splitlines()[-1].startswith(
+            f"error: musicnn: cannot store the results of {root / 'incoming' / 'vibe.flac'} in the library (disk "
+            "I/O error); the 0 items stored before it are kept: run `beet musicnn` again once that is mended")
+        fields = stored_fields(root)["vibe"]
+        assert "musicnn_top" not in fields and len(fields) >= 20
+        assert "tagged 1 of 1 items" in beet(root, "musicnn").stderr  # not skipped as tagged
+        assert len(stored_fields(root)["vibe"]) == 54  # 50 tags, top, model, version, embedding
+
+
+def test_a_head_of_tag_folders_whose_names_are_not_utf8_stores_them_with_their_bytes_as_xNN(tmp_path):
+    head = train_style_head(tmp_path)  # tags blues and electronic; electronic's folder renamed to Latin-1
+    os.rename(tmp_path / "examples" / "electronic", os.fsdecode(bytes(tmp_path) + b"/examples/electr\xf3nica"))
+    heads.train(tmp_path / "examples", Tagger("MTT_musicnn"), feature="penultimate").save(head)
+    songs = {"joram": part("joram", 0, tmp_path), "muddy": part("muddy", 0, tmp_path)}
+    root = make_library(tmp_path / "library", songs, heads=f"[{head}]")
+    beet(root, "musicnn")
+    fields = stored_fields(root)
+    assert (fields["joram"]["musicnn_style"], fields["muddy"]["musicnn_style"]) == ("electr\\xf3nica", "blues")
+    assert titles(root, "musicnn_style_electr_xf3nica:0.5..") == ["joram"]
 
 
 def test_an_interrupted_run_keeps_the_items_it_tagged(tmp_path):

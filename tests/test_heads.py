@@ -1,9 +1,12 @@
 """Custom-tag heads: trained on the first part of each reference clip, checked on the rest."""
 
 import csv
+import hashlib
 import io
 import json
+import os
 import shutil
+import stat
 import sys
 import zipfile
 
@@ -20,6 +23,7 @@ from musicnn_lite.audio import SAMPLE_RATE, load_audio
 from musicnn_lite.cli import main as tag_main
 from musicnn_lite.results import open_writer
 from musicnn_lite.train import main as train_main
+from musicnn_lite.zoo import WEIGHTS_DIR
 
 from conftest import CLIPS
 
@@ -268,11 +272,118 @@ def test_head_of_another_base_model_or_feature_is_refused(head, head_files):
         Tagger("MSD_vgg", heads=[head])
     with pytest.raises(MusicnnError, match="reads 753 values per patch, but this max_pool has 500"):
         head.patch_scores(np.zeros((2, 500), np.float32))
+    narrow = head_file.Head("narrow", head.tags, "MSD_musicnn", "max_pool", head.weights[:500], head.bias)
+    with pytest.raises(MusicnnError, match="'narrow' reads 500 values per patch, but this max_pool has 753"):
+        Tagger("MSD_musicnn", heads=[narrow])  # found when the Tagger is built, before any song is read
 
 
 def test_two_heads_of_one_name_are_refused(head_files):
     with pytest.raises(MusicnnError, match="two heads are named 'genre'"):
         Tagger("MSD_musicnn", heads=[head_files[0], head_files[0]])
+
+
+def _user_weights(folder, bundled):
+    """A user's weights file folder/mine.npz (with its ONNX graph): a copy of a bundled model's."""
+    folder.mkdir()
+    for suffix in (".npz", ".onnx"):
+        shutil.copy(WEIGHTS_DIR / f"{bundled}{suffix}", folder / f"mine{suffix}")
+    return folder / "mine.npz"
+
+
+def test_a_head_on_a_weights_file_records_its_digest_and_fits_that_file_only(tmp_path, audio, held_out, capsys):
+    mine, other = _user_weights(tmp_path / "a", "MTT_musicnn"), _user_weights(tmp_path / "b", "MSD_musicnn")
+    for tag in ("techno", "blues"):
+        write_excerpt(tmp_path / "examples" / tag / "a.wav", audio[tag], 0, 3)
+    heads.train(tmp_path / "examples", Tagger(mine), feature="penultimate").save(tmp_path / "style.npz")
+    head = heads.load(tmp_path / "style.npz")
+    assert (head.model, head.model_sha256) == ("mine", hashlib.sha256(mine.read_bytes()).hexdigest())
+    assert Tagger(mine, heads=[head]).tags[-2:] == ["style:blues", "style:techno"]
+    with pytest.raises(MusicnnError, match=r"trained on the weights file mine \(sha256 [0-9a-f]{12}\.\.\.\), "
+                                           r"not on the weights file mine \(sha256 [0-9a-f]{12}"):
+        Tagger(other, heads=[head])  # same name, other weights
+    with pytest.raises(MusicnnError, match="trained on mine's penultimate embeddings, not on MTT_musicnn's"):
+        Tagger("MTT_musicnn", heads=[head])
+    song = str(held_out[0])
+    assert tag_main([song, "--head", str(tmp_path / "style.npz")]) == 1  # the model is not known by its name
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: the head 'style' was trained on the weights file mine (sha256 {head.model_sha256[:12]}...), not on "
+        "a bundled model: give that file as the model (--model PATH/mine.npz, Tagger(model=PATH))"]
+    assert tag_main([song, "--head", str(tmp_path / "style.npz"), "--model", str(mine)]) == 0
+
+
+def test_a_head_on_a_bundled_model_fits_it_and_copies_of_its_file_but_no_other_file_of_its_name(head, tmp_path):
+    assert head.model_sha256 is None  # the bundled model's name says which weights
+    copy = _user_weights(tmp_path / "copy", "MSD_musicnn").rename(tmp_path / "copy" / "MSD_musicnn.npz")
+    assert Tagger(copy, heads=[head]).model_sha256 is None  # the very weights of the bundled model
+    np.savez(tmp_path / "MSD_musicnn.npz", **{**dict(np.load(copy)), "logits/bias": np.ones(50, np.float32)})
+    with pytest.raises(MusicnnError, match="trained on the bundled MSD_musicnn, not on the weights file MSD_musicnn"):
+        Tagger(tmp_path / "MSD_musicnn.npz", heads=[head])
+
+
+def test_a_deeply_nested_header_is_a_corrupt_head_file(head, tmp_path):
+    path = tmp_path / "deep.npz"
+    head.save(path)
+    np.savez(path, header=np.array("[" * 100_000 + "]" * 100_000), weights=head.weights, bias=head.bias)
+    with pytest.raises(MusicnnError, match="deep.npz is not a valid head file .its header nests too deeply"):
+        heads.load(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_head_file_is_written_with_the_permissions_the_umask_leaves(head, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        head.save(tmp_path / "mood.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "mood.npz").stat().st_mode) == 0o666 & ~umask
+
+
+def test_ctrl_c_during_training_is_one_line_exit_130_and_writes_nothing(examples, tmp_path, capsys, monkeypatch):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(Tagger, "tag_many", interrupted)
+    assert train_main([str(examples), "-o", str(tmp_path / "genre.npz"), "--quiet"]) == 130
+    assert capsys.readouterr().err.splitlines() == [f"interrupted: {tmp_path / 'genre.npz'} was not written"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz", ".parquet"])
+def test_names_that_are_not_utf8_become_tags_and_head_names_with_their_bytes_as_xNN(
+        tmp_path, audio, held_out, tagger, suffix):
+    examples = tmp_path / "examples"
+    write_excerpt(examples / "blues" / "a.wav", audio["blues"], 0, 3)
+    write_excerpt(examples / "techno" / "a.wav", audio["techno"], 0, 3)
+    os.rename(examples / "techno", os.fsdecode(bytes(examples) + b"/electr\xf3nica"))  # a Latin-1 name
+    head_path = os.fsdecode(bytes(tmp_path) + b"/g\xe9nero.npz")
+    heads.train(examples, tagger).save(head_path)
+    head = heads.load(head_path)
+    assert (head.name, head.tags) == ("g\\xe9nero", ("blues", "electr\\xf3nica"))
+    head_tagger = Tagger("MSD_musicnn", heads=[head])
+    output = tmp_path / f"tags{suffix}"
+    assert tag_main([str(held_out[0]), "-o", str(output), "-q", "--head", head_path]) == 0
+    columns = head_tagger.tags[-2:]
+    assert columns == ["g\\xe9nero:blues", "g\\xe9nero:electr\\xf3nica"]
+    if suffix == ".csv":
+        assert output.read_text(encoding="utf-8").splitlines()[0].endswith(",".join(columns))
+    elif suffix == ".jsonl":
+        assert list(json.loads(output.read_text(encoding="utf-8"))["likelihoods"])[-2:] == columns
+    elif suffix == ".npz":
+        with np.load(output) as archive:
+            assert list(archive["tags"])[-2:] == columns
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_schema(output).names[-2:] == columns
+
+
+def test_tag_folders_that_would_be_one_tag_are_refused(tmp_path, audio, tagger):
+    for folder in (b"caf\xe9", b"caf\\xe9"):  # a byte that is not UTF-8, and the text that stands for it
+        write_excerpt(tmp_path / "new" / "a.wav", audio["techno"], 0, 3)
+        os.rename(tmp_path / "new", os.fsdecode(bytes(tmp_path) + b"/" + folder))
+    with pytest.raises(MusicnnError, match=r"would both be the tag 'caf\\\\xe9'.*rename one of them"):
+        heads.train(tmp_path, tagger)
 
 
 def test_top_tags_adds_the_likeliest_tag_of_each_head(head_files, held_out, capsys):

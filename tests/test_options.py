@@ -7,11 +7,11 @@ import librosa
 import numpy as np
 import pytest
 
-from musicnn_lite import MusicnnError, TagResult, get_tagger, top_tags
+from musicnn_lite import MusicnnError, Tagger, TagResult, cli, get_tagger, memory, top_tags
 from musicnn_lite.audio import load_audio
 from musicnn_lite.front_end import musicnn_front_end
 from musicnn_lite.plan import PatchPlan
-from musicnn_lite.spectrum import log_mel, to_patches
+from musicnn_lite.spectrum import log_mel, patch_frames, to_patches
 
 from conftest import CLIPS, run_cli
 
@@ -126,3 +126,66 @@ def test_plot_taggram_places_each_patch_at_its_timestamp():
         np.testing.assert_allclose(ax.collections[0].get_coordinates()[0, :, 0], expected, atol=1e-9)
     with pytest.raises(MusicnnError, match=r"timestamps of shape \(3,\) do not fit a taggram of 4 patches"):
         plots.plot_taggram(taggram, TAGS, timestamps=starts[:3])
+
+
+MEASURE_BATCH = """
+import sys
+import numpy as np
+from musicnn_lite import Tagger
+from musicnn_lite.spectrum import N_MELS, patch_frames
+
+
+def peak():  # kB; the process's own peak (ru_maxrss would start at the parent's: Linux keeps it across exec)
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+
+
+frames, batch = patch_frames(float(sys.argv[1])), int(sys.argv[2])
+tagger = Tagger("MTT_musicnn", runtime="onnx", batch_size=batch)
+tagger.predict(np.zeros((1, frames, N_MELS), np.float32))
+before = peak()
+tagger.predict(np.zeros((batch, frames, N_MELS), np.float32))
+print((peak() - before) * 1024 / (batch - 1))
+"""
+
+
+@pytest.mark.parametrize("seconds, batch", [(3, 64), (12, 16)])
+def test_the_memory_a_patch_takes_while_it_runs_is_at_most_the_documented_cost(seconds, batch):
+    """The peak memory a batch of musicnn patches adds on ONNX Runtime, the costliest runtime measured
+    (benchmarks/batch_memory.py), stays within memory.patch_bytes, and not far below it."""
+    done = subprocess.run([sys.executable, "-c", MEASURE_BATCH, str(seconds), str(batch)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    per_patch = float(done.stdout.split()[-1])
+    assert 0.7 * memory.patch_bytes(patch_frames(seconds)) < per_patch <= memory.patch_bytes(patch_frames(seconds))
+
+
+def test_a_batch_no_machine_has_the_memory_for_is_refused():
+    with pytest.raises(MusicnnError, match=r"batch_size=100000 patches of 3 s need about 3424.1 GB while they run "
+                                           r"\(35 MB each\), more than the .* this machine can spare"):
+        Tagger(batch_size=100000)
+
+
+def test_batches_and_patches_that_do_not_fit_are_refused_before_anything_runs(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(memory, "machine_memory", lambda: 8 * 2 ** 30)
+    with pytest.raises(MusicnnError, match=r"batch_size=256 patches of 3 s need about 8.8 GB while they run "
+                                           r"\(35 MB each\), more than the 6.0 GB this machine can spare "
+                                           r"\(3/4 of its 8.0 GB\); use batch_size=175 or less"):
+        Tagger(batch_size=256)
+    with pytest.raises(MusicnnError, match="batch_size=176 patches"):
+        Tagger(batch_size=176)
+    tagger = Tagger(batch_size=175)
+    with pytest.raises(MusicnnError, match=r"a patch of input_length=600 s needs about 6.9 GB while it runs, more than "
+                                           r"the 6.0 GB this machine can spare .*; use input_length=524 or less"):
+        Tagger().tag(CLIPS["muddy"], input_length=600)
+    Tagger(batch_size=1).plan(input_length=524)
+    with pytest.raises(MusicnnError, match="batch_size=175 patches of 6 s"):
+        tagger.tag_many([CLIPS["muddy"]], input_length=6)
+    with pytest.raises(MusicnnError, match="batch_size=175 patches of 6 s"):
+        tagger.tag_many([CLIPS["muddy"]], plan=Tagger(batch_size=1).plan(input_length=6))
+    output = tmp_path / "tags.csv"
+    for options in (["--batch-size", "176"], ["--length", "600"]):
+        assert cli.main([str(CLIPS["muddy"]), "-o", str(output), *options]) == 1
+        error, = capsys.readouterr().err.splitlines()
+        assert error.startswith("error: batch_size=176 patches" if "--batch-size" in options else
+                                "error: a patch of input_length=600 s")
+        assert not list(tmp_path.iterdir())  # refused before the output is opened

@@ -95,6 +95,81 @@ def test_bad_options_and_datasets_are_refused_before_ray_runs(local_ray, music):
         musicnn_ray.tag(music["folder"], top_n=0)
     with pytest.raises(MusicnnError, match="no 'path'"):
         musicnn_ray.tag(ray.data.from_items([{"file": "a.mp3"}]))
+    actors = actor_processes()
+    with pytest.raises(MusicnnError, match="the Dataset's 'path' column holds int64, not strings"):
+        musicnn_ray.tag(ray.data.from_items([{"path": 1}]))
+    with pytest.raises(MusicnnError, match="the Dataset's 'bytes' column holds string, not bytes"):
+        musicnn_ray.tag(ray.data.from_items([{"path": "a.mp3", "bytes": "not bytes"}]))
+    for options, message in [  # the local cluster has 2 CPUs and no GPU
+        ({"concurrency": 0}, r"concurrency=0 must be a number of actors, at least 1, or a \(min, max\) range"),
+        ({"concurrency": (2, 1)}, r"concurrency=\(2, 1\) must be a number of actors"),
+        ({"concurrency": 1.5}, r"concurrency=1.5 must be"),
+        ({"num_cpus": -1}, r"num_cpus=-1 must be a number of at least 0"),
+        ({"num_gpus": 1.5}, r"num_gpus=1.5 must be"),
+        ({"num_cpus": 3}, r"num_cpus=3: the largest node of the Ray cluster has 2 CPU, fewer than one actor needs"),
+        ({"num_gpus": 1}, r"num_gpus=1: the largest node of the Ray cluster has 0 GPU"),
+        ({"concurrency": 3}, r"concurrency=3: 3 actors of num_cpus=1 need 3 CPU in all, and the Ray cluster has 2"),
+        ({"concurrency": (3, 4), "num_cpus": 0.5}, None),  # fits: 1.5 CPUs
+    ]:
+        if message is None:
+            musicnn_ray.tag(music["folder"], **options)
+        else:
+            with pytest.raises(MusicnnError, match=message):
+                musicnn_ray.tag(music["folder"], **options)
+    assert actor_processes() <= actors  # no actor was started
+
+
+def actor_processes() -> set[int]:
+    """The process ids of the running tagging actors."""
+    return {process.pid for process in psutil.Process().children(recursive=True)
+            if "_TagBatches" in " ".join(process.cmdline())}
+
+
+def test_a_dataset_row_without_a_path_is_an_error_row_and_one_without_bytes_is_read_from_its_path(local_ray, music):
+    first, second = sorted(music["results"])[:2]
+    rows = ray.data.from_items([{"path": first, "bytes": open(first, "rb").read()},
+                                {"path": None, "bytes": open(second, "rb").read()},
+                                {"path": second, "bytes": None}])
+    by_path = {row["path"]: row for row in musicnn_ray.tag(rows, concurrency=1).take_all()}
+    assert by_path.keys() == {first, "", second}
+    assert by_path[""]["status"] == "error" and "this row of the Dataset has no path" in by_path[""]["error"]
+    for path in (first, second):
+        assert by_path[path]["status"] == "ok" and list(by_path[path]["top_tags"]) == music["results"][path].top(3)
+
+
+def test_a_head_that_does_not_fit_the_model_is_one_line_on_ray_too(local_ray, music, tmp_path, capsys):
+    rng = np.random.default_rng(0)  # 100 values per patch, where MTT_musicnn's penultimate has 200
+    Head("mood", ("calm", "wild"), "MTT_musicnn", "penultimate", rng.normal(size=(100, 2)), np.zeros(2)).save(
+        tmp_path / "mood.npz")
+    assert cli.main([str(music["folder"]), "-o", str(tmp_path / "tags.parquet"), "--ray", "--head",
+                     str(tmp_path / "mood.npz")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the head 'mood' reads 100 values per patch, but this penultimate has 200: it comes from another "
+        "model than MTT_musicnn; train the head again on it"]
+
+
+@pytest.mark.parametrize("given_by", ["--ray-address", "RAY_ADDRESS"])
+def test_a_ray_address_that_is_not_one_or_does_not_answer_is_one_line_before_ray_starts(
+        tmp_path, capsys, monkeypatch, given_by):
+    song, output = str(cut_clips(tmp_path / "music", seconds=1)[0]), str(tmp_path / "tags.parquet")
+    for address, status, message in [
+        ("nonsense", 2, "argument --ray-address: 'nonsense' is not a Ray cluster address; give the head node's "
+                        "host:port, e.g. 10.0.0.1:6379, or auto"),
+        ("127.0.0.1:1", 1, "error: cannot reach a Ray cluster at 127.0.0.1:1 (GIVEN): Connection refused; check "
+                           "that its head node runs (`ray start --head`) and that the address is its host:port"),
+    ]:
+        if given_by == "RAY_ADDRESS":
+            monkeypatch.setenv("RAY_ADDRESS", address)
+            status = 1
+            message = message.replace("argument --ray-address: ", "error: RAY_ADDRESS: ")
+        arguments = ["--ray-address", address] if given_by == "--ray-address" else ["--ray"]
+        try:
+            assert cli.main([song, "-o", output, *arguments]) == status
+        except SystemExit as exit:
+            assert exit.code == status
+        error = capsys.readouterr().err.splitlines()[-1]
+        assert message.replace("GIVEN", given_by) in error
+        assert not os.path.exists(output)
 
 
 def test_the_command_line_on_ray_writes_the_plain_command_lines_numbers_with_heads_and_resumes(

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from musicnn_lite import MusicnnError, Tagger
-from musicnn_lite.runtimes import OnnxRuntime, weights_digest
-from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights
+from musicnn_lite.runtimes import OnnxRuntime
+from musicnn_lite.zoo import FEATURES, WEIGHTS_DIR, load_weights, weights_digest
 
 from conftest import CLIPS, MODELS
 

@@ -73,7 +73,7 @@ def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, c
 
 
 def test_model_info_reads_headers_only():
-    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, musicnn_front_end(any_length=False))
+    assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, musicnn_front_end(any_length=False), None)
 
 
 def survey_arrays() -> dict[str, np.ndarray]:
