@@ -25,7 +25,7 @@ from musicnn_lite import MusicnnError, Tagger, TagResult, heads
 from musicnn_lite.embeddings import song_embedding
 from musicnn_lite.errors import file_error_line
 from musicnn_lite.head_file import base_model
-from musicnn_lite.labels import MSD_LABELS, MTT_LABELS
+from musicnn_lite.labels import LABELS_BY_DATASET
 from musicnn_lite.progress import Progress
 from musicnn_lite.validators import tag_count
 
@@ -48,6 +48,16 @@ GENRES = {
     "experimental": "Experimental", "Hip-Hop": "Hip-Hop", "easy listening": "Easy Listening", "funk": "Funk",
     "electro": "Electro", "heavy metal": "Heavy Metal", "Progressive rock": "Progressive Rock",
     "rnb": "R&B", "indie pop": "Indie Pop", "House": "House",
+    # MTG-Jamendo (Jamendo_* models): its genre--- tags
+    **{f"genre---{tag}": genre for tag, genre in {
+        "alternative": "Alternative", "ambient": "Ambient", "atmospheric": "Atmospheric", "chillout": "Chillout",
+        "classical": "Classical", "dance": "Dance", "downtempo": "Downtempo", "easylistening": "Easy Listening",
+        "electronic": "Electronic", "experimental": "Experimental", "folk": "Folk", "funk": "Funk",
+        "hiphop": "Hip-Hop", "house": "House", "indie": "Indie", "instrumentalpop": "Instrumental Pop",
+        "jazz": "Jazz", "lounge": "Lounge", "metal": "Metal", "newage": "New Age", "orchestral": "Orchestral",
+        "pop": "Pop", "popfolk": "Pop Folk", "poprock": "Pop Rock", "reggae": "Reggae", "rock": "Rock",
+        "soundtrack": "Soundtrack", "techno": "Techno", "trance": "Trance", "triphop": "Trip-Hop", "world": "World",
+    }.items()},
 }
 
 
@@ -146,7 +156,8 @@ class MusicnnPlugin(BeetsPlugin):
             head_tags = []  # reported when tagging, not by every beet command
         # The fields of likelihoods (field -> tag), typed as numbers so that range queries work:
         # `beet ls musicnn_techno:0.5..`.
-        self.likelihood_fields = {tag_field(tag): tag for tag in (*MTT_LABELS, *MSD_LABELS, *head_tags)}
+        model_tags = [tag for labels in LABELS_BY_DATASET.values() for tag in labels]
+        self.likelihood_fields = {tag_field(tag): tag for tag in (*model_tags, *head_tags)}
         self.item_types = {field: types.Float(3) for field in self.likelihood_fields}
         self.import_stages = [self.imported]
 

@@ -179,10 +179,12 @@ def _options(args: argparse.Namespace) -> tuple[_Options, PatchPlan]:
 
 
 def _models_table() -> str:
-    """The bundled models, one per line: name, dataset, architecture and published scores."""
-    rows = [("model", "trained on", "architecture", "ROC-AUC", "PR-AUC")]
-    rows += [(name, dataset, architecture, f"{roc:.4f}", f"{pr:.4f}")
-             for name, (dataset, architecture, roc, pr) in zoo.MODEL_CARDS.items()]
+    """The bundled models, one per line: name, dataset, architecture, authors, patch length, published scores."""
+    rows = [("model", "trained on", "architecture", "trained by", "patch", "ROC-AUC", "PR-AUC")]
+    for name, card in zoo.MODEL_CARDS.items():
+        scores = [f"{score:.4f}" for score in card.scores] if card.scores else ["not published"] * 2
+        patch = f"{zoo.model_info(name).front_end.patch_seconds:g} s"
+        rows.append((name, card.dataset, card.architecture, card.trained_by, patch, *scores))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 

@@ -1,4 +1,4 @@
-"""The bundled models, what each architecture holds, and the weights files behind them (pickle-free .npz)."""
+"""The bundled models and their cards, what each architecture holds, and the weights files behind them."""
 
 import hashlib
 import os
@@ -13,14 +13,35 @@ from .files import readable_name
 from .front_end import DECLARATION, FrontEnd, musicnn_front_end, parse_declaration
 from .npz_archive import ArrayHeader, NpzArchive
 
-BUNDLED_MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
-# Dataset, architecture and the scores published with musicnn (ROC-AUC, PR-AUC) of each bundled model.
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a user picks a bundled model by: its training data, architecture and authors, and its
+    published test-set scores (ROC-AUC, PR-AUC), None where the project's sources give none."""
+
+    dataset: str
+    architecture: str
+    trained_by: str
+    scores: tuple[float, float] | None
+
+
+_MTT, _MSD, _JAMENDO = "MagnaTagATune", "Million Song Dataset", "MTG-Jamendo (top 50)"
+_PONS, _WON = "Pons & Serra (musicnn 0.1.0)", "Won et al. 2020"
 MODEL_CARDS = {
-    "MTT_musicnn": ("MagnaTagATune", "musicnn", 0.9067, 0.3831),
-    "MSD_musicnn": ("Million Song Dataset", "musicnn", 0.8802, 0.2891),
-    "MTT_vgg": ("MagnaTagATune", "vgg", 0.9030, 0.3823),
-    "MSD_vgg": ("Million Song Dataset", "vgg", 0.8768, 0.2819),
+    "MTT_musicnn": ModelCard(_MTT, "musicnn", _PONS, (0.9067, 0.3831)),
+    "MSD_musicnn": ModelCard(_MSD, "musicnn", _PONS, (0.8802, 0.2891)),
+    "MTT_vgg": ModelCard(_MTT, "vgg", _PONS, (0.9030, 0.3823)),
+    "MSD_vgg": ModelCard(_MSD, "vgg", _PONS, (0.8768, 0.2819)),
+    "MTT_fcn": ModelCard(_MTT, "fcn", _WON, None),
+    "MTT_crnn": ModelCard(_MTT, "crnn", _WON, None),
+    "MTT_musicnn_2020": ModelCard(_MTT, "musicnn_2020", _WON, (0.9089, 0.4503)),
+    "MSD_fcn": ModelCard(_MSD, "fcn", _WON, (0.8742, 0.2963)),
+    "MSD_crnn": ModelCard(_MSD, "crnn", _WON, (0.8460, 0.2330)),
+    "Jamendo_fcn": ModelCard(_JAMENDO, "fcn", _WON, None),
+    "Jamendo_crnn": ModelCard(_JAMENDO, "crnn", _WON, None),
+    "Jamendo_musicnn": ModelCard(_JAMENDO, "musicnn_2020", _WON, None),
 }
+BUNDLED_MODELS = tuple(MODEL_CARDS)
 
 GRAPH_INPUT = "spectrogram"  # the name of every network's input: its front-end's patches (batch, frames, mels)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicnn_lite import Tagger, get_tagger, top_tags
+from musicnn_lite import BUNDLED_MODELS, Tagger, get_tagger, top_tags
 
 from conftest import CLIPS, MODELS, SURVEY_MODELS, run_cli
 
@@ -57,7 +57,8 @@ def test_cli_help_and_model_list_answer_without_tensorflow():
     help_run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "--topN" in help_run.stdout and help_run.stdout.strip().endswith("False")
     listed = run_cli("--list-models").stdout.splitlines()[1:]
-    assert [line.split()[0] for line in listed] == ["MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"]
+    assert [line.split()[0] for line in listed] == list(BUNDLED_MODELS)
+    assert BUNDLED_MODELS[:4] == ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg") and len(BUNDLED_MODELS) == 12
 
 
 def test_cli_reports_errors_in_one_line_and_exits_non_zero(tmp_path):

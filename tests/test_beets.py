@@ -310,3 +310,13 @@ def test_wheel_installs_the_plugin_into_the_beetsplug_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "beetsplug/musicnn.py" in names
     assert "beetsplug/__init__.py" not in names  # it would hide beets' own plugins
+
+
+def test_a_survey_model_tags_the_library_with_its_own_vocabulary(tmp_path):
+    root = make_library(tmp_path, {"vibe": part("vibe_ace", 20, tmp_path)}, model="Jamendo_musicnn")
+    beet(root, "musicnn")
+    fields = stored_fields(root)["vibe"]
+    assert fields["musicnn_model"] == "Jamendo_musicnn"
+    assert 0 <= float(fields["musicnn_mood_theme_happy"]) <= 1 and "musicnn_techno" not in fields
+    assert len(fields["musicnn_top"].split(", ")) == 3
+    assert titles(root, "musicnn_mood_theme_happy:0..1") == ["vibe"]  # typed as a number: range queries work

@@ -97,11 +97,16 @@ def test_a_url_is_refused_with_a_hint():
     assert done.stderr.strip() == "error: https://example.com/song.mp3: URLs are not supported; download the file first"
 
 
-def test_list_models_gives_dataset_architecture_and_published_scores():
+def test_list_models_gives_dataset_architecture_authors_patch_and_published_scores():
     lines = run_cli("--list-models").stdout.splitlines()
-    assert lines[0].split() == ["model", "trained", "on", "architecture", "ROC-AUC", "PR-AUC"]
-    assert lines[1].split() == ["MTT_musicnn", "MagnaTagATune", "musicnn", "0.9067", "0.3831"]
-    assert lines[4].split() == ["MSD_vgg", "Million", "Song", "Dataset", "vgg", "0.8768", "0.2819"]
+    assert lines[0].split() == ["model", "trained", "on", "architecture", "trained", "by", "patch", "ROC-AUC", "PR-AUC"]
+    assert lines[1].split() == ["MTT_musicnn", "MagnaTagATune", "musicnn", "Pons", "&", "Serra", "(musicnn",
+                                "0.1.0)", "3", "s", "0.9067", "0.3831"]
+    assert lines[4].split()[-4:] == ["3", "s", "0.8768", "0.2819"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["MSD_fcn"].split()[-4:] == ["29", "s", "0.8742", "0.2963"]
+    assert rows["Jamendo_crnn"].split()[1:4] == ["MTG-Jamendo", "(top", "50)"]
+    assert rows["Jamendo_crnn"].split()[-4:] == ["not", "published", "not", "published"]
 
 
 def test_console_script_usage_names_itself():

@@ -298,21 +298,32 @@ def test_the_page_and_its_files_are_served_by_the_app(server):
 
 @pytest.fixture(scope="module")
 def guarded(music):
-    """A server with a token (from MUSICNN_TOKEN), no library, room for one song at a time per model, and
-    MSD_musicnn as the default model, the catalog's MTT_musicnn loaded beside it."""
-    args = ["--queue-size", "1", "--model", "MSD_musicnn", "--catalog", str(music["catalog"])]
+    """A server with a token (from MUSICNN_TOKEN), no library, room for one song at a time per model,
+    MSD_musicnn as the default model, a survey model, and the catalog's MTT_musicnn loaded beside them."""
+    args = ["--queue-size", "1", "--model", "MSD_musicnn", "--model", "Jamendo_musicnn",
+            "--catalog", str(music["catalog"])]
     with running_server(args, music["root"], env={"MUSICNN_TOKEN": "s3cret"}) as server:
         yield server
 
 
 def test_the_first_model_is_the_default_and_the_catalogs_model_is_loaded_too(guarded, music):
     models = guarded.call("GET", "/v1/models").body["models"]
-    assert [(model["name"], model["default"]) for model in models] == [("MSD_musicnn", True), ("MTT_musicnn", False)]
+    assert [(model["name"], model["default"]) for model in models] == [
+        ("MSD_musicnn", True), ("Jamendo_musicnn", False), ("MTT_musicnn", False)]
     clip = music["clips"][0]
     assert guarded.tag(clip).body["likelihoods"].keys() == set(Tagger("MSD_musicnn").tags)
     assert guarded.tag(clip, model="MTT_musicnn").body["likelihoods"].keys() == set(Tagger("MTT_musicnn").tags)
     nearest = guarded.call("POST", "/v1/similar", clip.read_bytes(), n=1).body  # tagged with the catalog's model
     assert nearest["model"] == "MTT_musicnn" and nearest["songs"][0]["similarity"] == pytest.approx(1, abs=1e-5)
+
+
+def test_a_survey_model_answers_as_its_tagger_does(guarded, music):
+    clip = music["clips"][2]
+    expected = Tagger("Jamendo_musicnn").tag(clip, input_overlap=0.5)
+    record = guarded.tag(clip, model="Jamendo_musicnn", overlap="0.5", taggram="true").body
+    assert list(record["likelihoods"]) == expected.tags and record["timestamps"] == pytest.approx(expected.timestamps)
+    np.testing.assert_allclose(list(record["likelihoods"].values()), expected.likelihoods, atol=1e-6)
+    np.testing.assert_allclose(record["taggram"], expected.taggram, atol=1e-6)
 
 
 def test_every_api_call_needs_the_token(guarded, music):
