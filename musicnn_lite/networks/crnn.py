@@ -14,7 +14,7 @@ from keras import layers, ops
 
 from ..spectrum import N_MELS
 from ..zoo import GRAPH_INPUT
-from .layers import TORCH_EPSILON, batch_norm, conv_block, float32_outputs, load_weights
+from .layers import conv_blocks, float32_outputs, load_weights
 
 _POOLS = ((2, 2), (3, 3), (4, 4), (4, 4))  # (time, frequency): 96 mel bands -> 1
 
@@ -22,11 +22,7 @@ _POOLS = ((2, 2), (3, 3), (4, 4), (4, 4))  # (time, frequency): 96 mel bands -> 
 def build(weights: dict[str, np.ndarray], policy: str) -> keras.Model:
     """The CRNN with `weights` loaded; `policy` is the Keras dtype policy of its convolutions and GRUs."""
     spectrogram = keras.Input((None, N_MELS), name=GRAPH_INPUT)
-    x = batch_norm("input_bn", TORCH_EPSILON)(ops.expand_dims(spectrogram, -1))
-    outputs = {}
-    for i, pool in enumerate(_POOLS, start=1):
-        x = conv_block(x, weights[f"block{i}_conv/kernel"].shape[-1], pool, f"block{i}", policy)
-        outputs[f"pool{i}"] = x
+    x, outputs = conv_blocks(spectrogram, weights, _POOLS, policy)
     x = ops.squeeze(x, axis=2)  # (batch, steps, 1, channels) -> (batch, steps, channels)
     for i in (1, 2):
         x = layers.GRU(weights[f"gru{i}/recurrent_kernel"].shape[0], return_sequences=True, reset_after=True,

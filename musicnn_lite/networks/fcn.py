@@ -12,7 +12,7 @@ from keras import layers, ops
 
 from ..spectrum import N_MELS
 from ..zoo import GRAPH_INPUT
-from .layers import TORCH_EPSILON, batch_norm, conv_block, float32_outputs, load_weights
+from .layers import conv_blocks, float32_outputs, load_weights
 
 FCN_FRAMES = 1813  # frames of a 29-s chunk (464,000 samples, hop 256, centred)
 _POOLS = ((4, 2), (4, 2), (4, 2), (5, 3), (4, 4))  # (time, frequency): 1813 x 96 -> 1 x 1
@@ -21,11 +21,7 @@ _POOLS = ((4, 2), (4, 2), (4, 2), (5, 3), (4, 4))  # (time, frequency): 1813 x 9
 def build(weights: dict[str, np.ndarray], policy: str) -> keras.Model:
     """The FCN with `weights` loaded; `policy` is the Keras dtype policy of its convolutions."""
     spectrogram = keras.Input((FCN_FRAMES, N_MELS), name=GRAPH_INPUT)
-    x = batch_norm("input_bn", TORCH_EPSILON)(ops.expand_dims(spectrogram, -1))
-    outputs = {}
-    for i, pool in enumerate(_POOLS, start=1):
-        x = conv_block(x, weights[f"block{i}_conv/kernel"].shape[-1], pool, f"block{i}", policy)
-        outputs[f"pool{i}"] = x
+    x, outputs = conv_blocks(spectrogram, weights, _POOLS, policy)
     penultimate = layers.Flatten()(x)
     logits = layers.Dense(weights["logits/kernel"].shape[-1], name="logits", dtype=policy)(penultimate)
     model = keras.Model(spectrogram, float32_outputs(

@@ -12,14 +12,22 @@ def batch_norm(name: str, epsilon: float = 1e-3) -> layers.BatchNormalization:
     return layers.BatchNormalization(epsilon=epsilon, name=name)
 
 
-def conv_block(x, filters: int, pool: tuple[int, int], name: str, policy: str):
-    """Choi et al.'s block as the survey trained it: 3x3 conv ('same') -> batch norm -> ReLU -> max pool.
+def conv_blocks(spectrogram, weights: dict[str, np.ndarray], pools: tuple[tuple[int, int], ...], policy: str):
+    """The survey's FCN and CRNN front: its input batch norm (spec_bn), then one of Choi et al.'s blocks
+    per pool, as the survey trained them: 3x3 conv ('same') -> batch norm -> ReLU -> max pool.
 
-    x is (batch, time, frequency, channels); `pool` is (time, frequency), floor-divided like PyTorch's.
+    spectrogram is (batch, time, frequency); each pool is (time, frequency), floor-divided like
+    PyTorch's. Returns the last block's output (batch, time, frequency, channels) and each block's,
+    by name: pool1, pool2, ...
     """
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv", dtype=policy)(x)
-    x = ops.relu(batch_norm(f"{name}_bn", TORCH_EPSILON)(x))
-    return layers.MaxPooling2D(pool, name=f"{name}_pool")(x)
+    x = batch_norm("input_bn", TORCH_EPSILON)(ops.expand_dims(spectrogram, -1))
+    outputs = {}
+    for i, pool in enumerate(pools, start=1):
+        x = layers.Conv2D(weights[f"block{i}_conv/kernel"].shape[-1], 3, padding="same", name=f"block{i}_conv",
+                          dtype=policy)(x)
+        x = ops.relu(batch_norm(f"block{i}_bn", TORCH_EPSILON)(x))
+        outputs[f"pool{i}"] = x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
+    return x, outputs
 
 
 def float32_outputs(outputs: dict) -> dict:
