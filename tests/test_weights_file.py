@@ -10,9 +10,17 @@ from musicnn_lite.front_end import musicnn_front_end
 from musicnn_lite.zoo import weights_path
 
 
-def bundled_arrays() -> dict[str, np.ndarray]:
-    with np.load(weights_path("MTT_musicnn")) as archive:
+def bundled_arrays(model: str = "MTT_musicnn") -> dict[str, np.ndarray]:
+    with np.load(weights_path(model)) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def changed_weights(folder, change, model: str = "MTT_musicnn"):
+    """A weights file of `model` written to folder/bad.npz after change(arrays)."""
+    arrays = bundled_arrays(model)
+    change(arrays)
+    np.savez(folder / "bad.npz", **arrays)
+    return folder / "bad.npz"
 
 
 def test_a_corrupt_deflate_stream_is_a_clear_error(tmp_path):
@@ -65,20 +73,13 @@ def test_non_finite_weights_are_refused(tmp_path, bad):
     (lambda arrays: arrays.update({"labels": arrays["labels"][:10]}), "50 logits for 10 labels"),
 ])
 def test_names_dtypes_and_ranks_are_checked_against_the_architecture(tmp_path, change, problem):
-    arrays = bundled_arrays()
-    change(arrays)
-    np.savez(tmp_path / "bad.npz", **arrays)
+    bad = changed_weights(tmp_path, change)
     with pytest.raises(MusicnnError, match=rf"the weights in .*bad\.npz do not fit the musicnn network \({problem}\)"):
-        zoo.load_weights(tmp_path / "bad.npz")
+        zoo.load_weights(bad)
 
 
 def test_model_info_reads_headers_only():
     assert zoo.model_info("MSD_vgg") == zoo.ModelInfo("MSD_vgg", "vgg", 50, musicnn_front_end(any_length=False), None)
-
-
-def survey_arrays() -> dict[str, np.ndarray]:
-    with np.load(zoo.WEIGHTS_DIR / "MTT_crnn.npz") as archive:
-        return {key: archive[key] for key in archive.files}
 
 
 @pytest.mark.parametrize("change, problem", [
@@ -92,11 +93,9 @@ def survey_arrays() -> dict[str, np.ndarray]:
      "unsupported front-end declaration .*window"),
 ])
 def test_a_survey_model_declares_its_whole_front_end(tmp_path, change, problem):
-    arrays = survey_arrays()
-    change(arrays)
-    np.savez(tmp_path / "bad.npz", **arrays)
+    bad = changed_weights(tmp_path, change, "MTT_crnn")
     with pytest.raises(MusicnnError, match=rf"bad\.npz is not a valid musicnn_lite weights file \(.*{problem}"):
-        zoo.load_weights(tmp_path / "bad.npz")
+        zoo.load_weights(bad)
 
 
 def test_a_survey_model_front_end_is_read_whole():
