@@ -2,7 +2,8 @@
 
     python benchmarks/probes.py musicnn-tag FILE...                    musicnn 0.1.0's top_tags on each file
     python benchmarks/probes.py lite-tag [--precision P] [--runtime R] FILE...   musicnn_lite's Tagger.tag_many
-    python benchmarks/probes.py network [--precision P] [--runtime R] [--batch-sizes B...] [--patches N] [--repeats R]
+    python benchmarks/probes.py network [--model M] [--precision P] [--runtime R] [--batch-sizes B...] [--patches N]
+                                        [--repeats R]
     python benchmarks/probes.py matmul [--dtypes D...] [--size N] [--repeats R]
 
 A probe prints what it measured as one line `RESULT {json}` on stdout; run.py ignores everything
@@ -77,11 +78,13 @@ def lite_tag(files: list[str], precision: str, runtime: str) -> dict:
     return {"tags": tags, "tagging_s": time.perf_counter() - start}
 
 
-def network(precision: str, runtime: str, batch_sizes: list[int], n_patches: int, repeats: int) -> dict:
-    """Milliseconds per 3-s patch of the network alone (Tagger.predict on ready log-mel patches).
+def network(model: str, precision: str, runtime: str, batch_sizes: list[int], n_patches: int, repeats: int) -> dict:
+    """Milliseconds per patch of the network alone (Tagger.predict on ready spectrogram patches of the
+    model's own shape: 3-s log-mel patches for MTT_musicnn, a chunk's dB mel spectrogram for the survey's).
 
     For each batch size: a fresh Tagger, one warm-up batch (graph tracing), then the median of
-    `repeats` timings of n_patches patches (rounded up to whole batches).
+    `repeats` timings of n_patches patches (rounded up to whole batches). The values are noise in
+    0..4 (the cost of the network does not depend on them).
     """
     import numpy as np
 
@@ -90,9 +93,11 @@ def network(precision: str, runtime: str, batch_sizes: list[int], n_patches: int
     rng = np.random.default_rng(0)
     ms_per_patch = {}
     for batch_size in batch_sizes:
-        tagger = Tagger(MODEL, batch_size=batch_size, **_tagger_options(precision, runtime))
+        tagger = Tagger(model, batch_size=batch_size, **_tagger_options(precision, runtime))
+        # versions before the front-end seam have no plan().input_shape, and MTT_musicnn only
+        shape = (PATCH_FRAMES, N_MELS) if model == MODEL else tagger.plan().input_shape
         count = math.ceil(n_patches / batch_size) * batch_size
-        patches = (4 * rng.random((count, PATCH_FRAMES, N_MELS))).astype(np.float32)  # log-mel range 0..4
+        patches = (4 * rng.random((count, *shape))).astype(np.float32)
         tagger.predict(patches[:batch_size])
         seconds = statistics.median(_timed(tagger.predict, patches) for _ in range(repeats))
         ms_per_patch[batch_size] = 1000 * seconds / count
@@ -141,6 +146,7 @@ def main() -> None:
     lite.add_argument("--runtime", default="auto")
     lite.add_argument("files", nargs="+")
     net = probes.add_parser("network")
+    net.add_argument("--model", default=MODEL)
     net.add_argument("--precision", default="float32")
     net.add_argument("--runtime", default="auto")
     net.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
@@ -157,7 +163,7 @@ def main() -> None:
     elif args.probe == "lite-tag":
         result = lite_tag(args.files, args.precision, args.runtime)
     elif args.probe == "network":
-        result = network(args.precision, args.runtime, args.batch_sizes, args.patches, args.repeats)
+        result = network(args.model, args.precision, args.runtime, args.batch_sizes, args.patches, args.repeats)
     else:
         result = matmul(args.dtypes, args.size, args.repeats)
     print("RESULT " + json.dumps(result), flush=True)
