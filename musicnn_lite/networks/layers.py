@@ -1,4 +1,5 @@
-"""Pieces every network definition shares: inference batch norm, float32 outputs, loading weights by layer name."""
+"""Pieces the network definitions share: inference batch norm, the musicnn features, float32 outputs, loading
+weights by layer name."""
 
 import keras
 import numpy as np
@@ -28,6 +29,21 @@ def conv_blocks(spectrogram, weights: dict[str, np.ndarray], pools: tuple[tuple[
         x = ops.relu(batch_norm(f"block{i}_bn", TORCH_EPSILON)(x))
         outputs[f"pool{i}"] = x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
     return x, outputs
+
+
+def musicnn_features(logits, timbral: list, temporal: list, midend: list, max_pool, mean_pool, penultimate) -> dict:
+    """The named outputs of both musicnn networks (0.1.0's and the survey's), from their layers' tensors.
+
+    timbral and temporal: the front-end's branches, joined on the filter axis; midend: the
+    front-end's output then "cnn1" .. "cnn3".
+    """
+    return {
+        "taggram": ops.sigmoid(logits),
+        "timbral": ops.concatenate(timbral, axis=-1),
+        "temporal": ops.concatenate(temporal, axis=-1),
+        "cnn1": midend[1], "cnn2": midend[2], "cnn3": midend[3],
+        "max_pool": max_pool, "mean_pool": mean_pool, "penultimate": penultimate,
+    }
 
 
 def float32_outputs(outputs: dict) -> dict:

@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from ..spectrum import N_MELS
 from ..zoo import GRAPH_INPUT
-from .layers import batch_norm, float32_outputs, load_weights
+from .layers import batch_norm, float32_outputs, load_weights, musicnn_features
 
 _TIMBRAL_WIDTHS = (38, 67)      # int(0.4 * 96), int(0.7 * 96) mel bands
 _TEMPORAL_LENGTHS = (128, 64, 32)  # frames
@@ -110,11 +110,5 @@ def _musicnn(kernel_shape, policy: str) -> keras.Model:
         layers.Dense(units, activation="relu", name="penultimate_dense", dtype=policy)(pooled))
     logits = layers.Dense(kernel_shape("logits")[-1], name="logits", dtype=policy)(penultimate)
 
-    outputs = {
-        "taggram": ops.sigmoid(logits),
-        "timbral": ops.concatenate(timbral, axis=-1),
-        "temporal": ops.concatenate(temporal, axis=-1),
-        "cnn1": midend[1], "cnn2": midend[2], "cnn3": midend[3],
-        "mean_pool": mean_pool, "max_pool": max_pool, "penultimate": penultimate,
-    }
+    outputs = musicnn_features(logits, timbral, temporal, midend, max_pool, mean_pool, penultimate)
     return keras.Model(spectrogram, float32_outputs(outputs), name="musicnn")

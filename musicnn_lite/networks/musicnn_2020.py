@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from ..spectrum import N_MELS
 from ..zoo import GRAPH_INPUT
-from .layers import TORCH_EPSILON, batch_norm, float32_outputs, load_weights
+from .layers import TORCH_EPSILON, batch_norm, float32_outputs, load_weights, musicnn_features
 
 TIMBRAL_BANDS = (67, 38)  # int(0.7 * 96), int(0.4 * 96) mel bands, by 7 frames
 TEMPORAL_FRAMES = (129, 65, 33)
@@ -56,13 +56,7 @@ def build(weights: dict[str, np.ndarray], policy: str) -> keras.Model:
     penultimate = ops.relu(batch_norm("penultimate_bn", TORCH_EPSILON)(hidden))
     logits = layers.Dense(weights["logits/kernel"].shape[-1], name="logits", dtype=policy)(penultimate)
 
-    outputs = {
-        "taggram": ops.sigmoid(logits),
-        "timbral": ops.concatenate(timbral, axis=-1),
-        "temporal": ops.concatenate(temporal, axis=-1),
-        "cnn1": midend[1], "cnn2": midend[2], "cnn3": midend[3],
-        "max_pool": max_pool, "mean_pool": mean_pool, "penultimate": penultimate,
-    }
+    outputs = musicnn_features(logits, timbral, temporal, midend, max_pool, mean_pool, penultimate)
     model = keras.Model(spectrogram, float32_outputs(outputs), name="musicnn_2020")
     load_weights(model, weights)
     return model
