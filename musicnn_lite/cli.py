@@ -123,7 +123,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.paths and not args.list_models:
         parser.error("give at least one audio file, folder or pattern (or --list-models)")
     suffix = os.path.splitext(args.output or "")[1].lower()
-    if args.output and suffix not in FORMATS:
+    if args.output is not None and suffix not in FORMATS:
         parser.error(f"--output {args.output}: name the file .csv, .jsonl, .npz or .parquet to choose its format")
     if args.resume and not args.output:
         parser.error("--resume needs the --output FILE to resume")

@@ -83,6 +83,14 @@ def test_cli_refuses_a_feature_typo_before_tensorflow_starts(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("output", ["out.xyz", "out.", "out", ""])
+def test_an_output_name_without_a_known_format_is_a_usage_error(output, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([str(CLIPS["joram"]), "-o", output])
+    assert stopped.value.code == 2
+    assert "name the file .csv, .jsonl, .npz or .parquet to choose its format" in capsys.readouterr().err
+
+
 def test_top_n_range_is_one_check_for_api_and_cli():
     with pytest.raises(MusicnnError, match="topN=51 must be a whole number from 1 to 50"):
         top_tags(CLIPS["joram"], topN=51)

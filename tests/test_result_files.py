@@ -195,6 +195,18 @@ def test_a_read_only_result_file_is_refused_and_kept(tmp_path, suffix):
     assert [path.name for path in tmp_path.iterdir()] == [out.name]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz", ".parquet"])
+def test_a_folder_named_as_the_result_file_is_refused_before_anything_is_written(tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    out.mkdir()
+    for resume in (False, True):
+        with pytest.raises(MusicnnError, match=f"cannot write results to .* it is a folder; name a file, "
+                                               f"for instance .*tags{suffix}"):
+            open_writer(out, "MTT_musicnn", LABELS, resume=resume)
+    assert [path.name for path in tmp_path.iterdir()] == [out.name]
+    assert not any(out.iterdir())
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npz"])
 def test_the_caller_chooses_the_tag_columns_and_their_order(tmp_path, suffix):
     columns = ["piano", "rock"]  # another order, and not every tag of the result

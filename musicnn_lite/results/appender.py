@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..errors import MusicnnError
-from .durable import refuse_read_only, write_failure
+from .durable import refuse_unwritable, write_failure
 from .locking import OutputLock
 from .resume import check_features, check_model
 
@@ -100,7 +100,7 @@ class DurableAppender:
 
     def _open(self, resume: bool) -> None:
         """Open the file, keeping its whole records if `resume`, else starting it afresh."""
-        refuse_read_only(self.path)
+        refuse_unwritable(self.path)
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
         except OSError as error:

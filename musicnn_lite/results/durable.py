@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def refuse_read_only(path: Path) -> None:
-    """Raise OutputError if the result file `path` exists but may not be written.
+def refuse_unwritable(path: Path) -> None:
+    """Raise OutputError if the result file `path` exists but is a folder or may not be written.
 
     A file without any write permission is refused even where the superuser could write it:
     someone made it read-only to keep it.
@@ -72,6 +73,9 @@ def refuse_read_only(path: Path) -> None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"cannot write results to {path}: it is a folder; name a file, "
+                          f"for instance {path / ('tags' + path.suffix)}")
     if not mode & 0o222 or not os.access(path, os.W_OK):
         raise OutputError(f"cannot write results to {path}: it is read-only; choose another --output file, "
                           "or make it writable to replace it")

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .durable import refuse_read_only, sibling, sync_folder, write_atomically, write_failure
+from .durable import refuse_unwritable, sibling, sync_folder, write_atomically, write_failure
 from .locking import OutputLock
 from .resume import cannot_resume, refused_part
 
@@ -166,7 +166,7 @@ class PackedAtClose:
         self.done: dict[str, str] = {}
         self._staged = None
         try:
-            refuse_read_only(self.path)
+            refuse_unwritable(self.path)
             finished_run = self._finished_run() if resume and self.path.exists() else None
             self._staged = PartFolder(self.path, self.extension, resume, finished_run)
             self._take_up(self._staged.parts, self._staged.adds_to_finished)
