@@ -49,9 +49,9 @@ def stream_audio(source: AudioSource, sr: float | None = None, block_seconds: fl
         native_sr, blocks = _check_sample_rate(sr), iter([_array_to_channels_first(source)])
         name = "the waveform array"
     else:
+        source = _file_source(source)
         if sr is not None:
             raise MusicnnError("sr= is only for waveform arrays; a file's sample rate is read from the file")
-        source = _file_source(source)
         native_sr, blocks = _decode_blocks(source, block_seconds)
         name = source if isinstance(source, str) else "the file object"
     mono = (_finite(block, name).mean(axis=0) for block in blocks)  # the channel mean, as librosa.to_mono
@@ -254,6 +254,8 @@ def _array_to_channels_first(waveform: np.ndarray) -> np.ndarray:
     A 2-D array's shorter axis is its channel axis, so both (samples, channels),
     as soundfile returns, and (channels, samples), as librosa returns, work.
     """
+    if waveform.size == 0:
+        raise MusicnnError(f"the waveform array is empty (shape {waveform.shape}); pass at least one sample")
     if waveform.ndim == 1:
         waveform = waveform[np.newaxis, :]
     elif waveform.ndim == 2:
@@ -265,8 +267,6 @@ def _array_to_channels_first(waveform: np.ndarray) -> np.ndarray:
     else:
         raise MusicnnError(f"a waveform array must be 1-D (samples,) or 2-D (channels, samples), "
                            f"not of shape {waveform.shape}")
-    if waveform.size == 0:
-        raise MusicnnError(f"the waveform array is empty (shape {waveform.shape}); pass at least one sample")
     return _to_float32(waveform)
 
 
