@@ -199,6 +199,23 @@ def test_too_large_a_chunked_body_is_refused_while_it_arrives(server, music):
     assert server.tag(music["clips"][0]).status == 200
 
 
+@pytest.mark.parametrize("multipart_body", [False, True], ids=["raw", "multipart"])
+def test_a_client_that_leaves_mid_upload_leaves_no_traceback_and_no_file(server, music, multipart_body):
+    data = CLIPS["joram"].read_bytes()
+    body, headers = multipart("file", "song.mp3", data) if multipart_body else (data, {})
+    log_before = server.log.read_text()
+    connection = server.connection()
+    connection.putrequest("POST", "/v1/tag")
+    for name, value in {**headers, "Content-Length": str(len(body))}.items():
+        connection.putheader(name, value)
+    connection.endheaders(body[:len(body) // 3])  # a third of the body, then the client is gone
+    connection.close()
+    time.sleep(1)
+    assert server.tag(music["clips"][0]).status == 200
+    assert "Traceback" not in server.log.read_text()[len(log_before):]
+    assert server.left_in_temp() == server.temp_files
+
+
 @pytest.mark.parametrize("query, message", [
     ({"model": "MSD_musicnn"}, "unknown model 'MSD_musicnn'; this server has MTT_musicnn"),
     ({"topN": "0"}, "topN=0 must be a whole number from 1 to 50"),

@@ -122,12 +122,15 @@ async def _has_body(request: Request) -> bool:
 
 
 def _limited(receive: Receive, max_bytes: int) -> Receive:
-    """`receive` that refuses (413) a request body as soon as more than `max_bytes` of it have arrived."""
+    """`receive` that refuses (413) a request body as soon as more than `max_bytes` of it have arrived,
+    and ends the request (400, in the log's one line) if its client goes before the body is whole."""
     received = 0
 
     async def limited() -> Message:
         nonlocal received
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPException(400, "the client disconnected before its whole request had arrived")
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_bytes:
