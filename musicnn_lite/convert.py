@@ -33,6 +33,7 @@ from . import survey_checkpoints
 from .errors import MusicnnError
 from .front_end import DECLARATION, musicnn_front_end
 from .labels import LABELS_BY_DATASET
+from .zoo import WeightsMismatch
 
 _BN = ("gamma", "beta", "moving_mean", "moving_variance")
 _DENSE = ("kernel", "bias")
@@ -106,10 +107,24 @@ def convert_checkpoint(checkpoint: str | Path, output: str | Path, dataset: str 
     """
     checkpoint, output = Path(checkpoint), Path(output)
     arrays = _survey_arrays(checkpoint, dataset) if checkpoint.is_file() else _musicnn_arrays(checkpoint, dataset)
+    damaged = next((name for name, array in arrays.items() if array.dtype.kind == "f" and not np.isfinite(array).all()),
+                   None)
+    if damaged:
+        raise MusicnnError(f"{checkpoint} holds NaN or infinite weights ({damaged}); it cannot be converted")
+    if output.is_dir():
+        raise MusicnnError(f"{output} is a folder; name the weights file to write, e.g. {output / 'model.npz'}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "wb") as file:
-        np.savez(file, **arrays)
-    export_onnx(output)
+    with tempfile.TemporaryDirectory(dir=output.parent) as scratch:  # nothing lands unless both files are whole
+        staged = Path(scratch) / output.name
+        with open(staged, "wb") as file:
+            np.savez(file, **arrays)
+        try:
+            graph = export_onnx(staged)
+        except WeightsMismatch as error:
+            raise MusicnnError(f"{checkpoint} does not fit the {error.architecture} network its layer names say "
+                               f"it is ({error.problem}); it cannot be converted") from None
+        os.replace(graph, output.with_suffix(".onnx"))
+        os.replace(staged, output)
     return output
 
 
@@ -166,9 +181,7 @@ def export_onnx(weights_file: str | Path) -> Path:
         import keras
         import onnx
 
-        from . import networks
-
-        network = networks.build_model(weights.architecture, weights.arrays)
+        network = runtimes.keras_network(weights, weights_file)
         exportable = keras.Model(network.input, [network.output[name] for name in names])
         front_end = weights.front_end
         frames = None if front_end.any_length else front_end.frames(front_end.patch_length(None))
@@ -219,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     except MusicnnError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        written = error.filename if args.onnx and error.filename else args.paths[-1]
+        print(f"error: cannot write {written} ({error.strerror or error})", file=sys.stderr)
+        return 3
     print(*written, sep="\n")
     return 0
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import MusicnnError
 from .tensorflow_noise import hide_retracing_warnings, tensorflow_noise_filtered
-from .zoo import GRAPH_INPUT, ModelWeights, weights_digest
+from .zoo import GRAPH_INPUT, ModelWeights, WeightsMismatch, weights_digest
 
 RUNTIMES = ("auto", "onnx", "keras")
 WEIGHTS_DIGEST_KEY = "weights_sha256"  # ONNX metadata: the weights file the graph was exported from
@@ -106,17 +106,11 @@ class KerasRuntime:
         with tensorflow_noise_filtered():
             import keras
 
-            from . import networks
-
             if keras.backend.backend() == "tensorflow":
                 hide_retracing_warnings()
             if threads:
                 _limit_backend_threads(keras.backend.backend(), threads)
-            try:
-                self._network = networks.build_model(weights.architecture, weights.arrays, precision)
-            except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
-                raise MusicnnError(f"the weights in {weights_file} do not fit the {weights.architecture} network "
-                                   f"({error}); re-convert them with `python -m musicnn_lite.convert`") from None
+            self._network = keras_network(weights, weights_file, precision)
         self._batch_size = batch_size
         self._exact = _exact_float32 if precision == "float32" else contextlib.nullcontext
         self._runners = {}
@@ -141,6 +135,16 @@ class KerasRuntime:
             runner.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
             self._runners[names] = runner
         return self._runners[names]
+
+
+def keras_network(weights: ModelWeights, weights_file: Path, precision: str = "float32"):
+    """The Keras model of `weights` (see networks.build_model); WeightsMismatch where they do not fit it."""
+    from . import networks
+
+    try:
+        return networks.build_model(weights.architecture, weights.arrays, precision)
+    except (KeyError, ValueError) as error:  # a variable missing or of the wrong shape
+        raise WeightsMismatch(weights_file, weights.architecture, str(error)) from None
 
 
 def _limit_backend_threads(backend: str, threads: int) -> None:

@@ -209,6 +209,15 @@ def _model_sha256(model: str | os.PathLike, path: Path) -> str | None:
     return None if path.stem in BUNDLED_MODELS and digest == weights_digest(weights_path(path.stem)) else digest
 
 
+class WeightsMismatch(MusicnnError):
+    """A weights file's variables do not fit the network its architecture names (missing, extra, wrong shape)."""
+
+    def __init__(self, path: Path, architecture: str, problem: str):
+        super().__init__(f"the weights in {path} do not fit the {architecture} network ({problem}); "
+                         "re-convert them with `python -m musicnn_lite.convert`")
+        self.architecture, self.problem = architecture, problem
+
+
 def _invalid(path: Path, reason: str) -> MusicnnError:
     return MusicnnError(f"{path} is not a valid musicnn_lite weights file ({reason}); "
                         "write one with `python -m musicnn_lite.convert CHECKPOINT OUT.npz`")
@@ -250,5 +259,4 @@ def _check_variables(path: Path, architecture: str, headers: dict[str, ArrayHead
         if problem is None and headers["logits/kernel"][0][-1] != n_labels:
             problem = f"{headers['logits/kernel'][0][-1]} logits for {n_labels} labels"
     if problem:
-        raise MusicnnError(f"the weights in {path} do not fit the {architecture} network ({problem}); "
-                           "re-convert them with `python -m musicnn_lite.convert`")
+        raise WeightsMismatch(path, architecture, problem)

@@ -1,6 +1,7 @@
 """The converter reads any musicnn-format TF1 checkpoint, including wider models than the bundled ones,
 and the survey's PyTorch checkpoints (.pth through torch, or their state dicts as .npz)."""
 
+import re
 import sys
 
 import numpy as np
@@ -216,3 +217,26 @@ def test_other_state_dicts_and_unknown_datasets_are_refused(tmp_path):
     with pytest.raises(MusicnnError, match="cannot tell which dataset .*crnn.npz was trained on; pass --labels"):
         convert_checkpoint(tmp_path / "crnn.npz", tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda state: state.update({"layer1.conv.weight": state["layer1.conv.weight"][..., :2]}),
+     r"crnn.npz does not fit the crnn network its layer names say it is \(.*\); it cannot be converted"),
+    (lambda state: state["layer1.conv.weight"].__setitem__((0, 0, 0, 0), np.nan),
+     r"crnn.npz holds NaN or infinite weights \(.*\); it cannot be converted"),
+])
+def test_a_damaged_checkpoint_is_one_line_and_writes_nothing(tmp_path, capsys, damage, message):
+    state = _crnn_state_dict(np.random.default_rng(4))
+    damage(state)
+    np.savez(tmp_path / "crnn.npz", **state)
+    assert main([str(tmp_path / "crnn.npz"), str(tmp_path / "out.npz"), "--labels", "Jamendo"]) == 2
+    assert re.fullmatch(f"error: .*{message}\n", capsys.readouterr().err)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["crnn.npz"]
+
+
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path, capsys):
+    np.savez(tmp_path / "crnn.npz", **_crnn_state_dict(np.random.default_rng(5)))
+    (tmp_path / "out.npz").mkdir()
+    assert main([str(tmp_path / "crnn.npz"), str(tmp_path / "out.npz"), "--labels", "Jamendo"]) == 2
+    assert "out.npz is a folder; name the weights file to write" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["crnn.npz", "out.npz"]
