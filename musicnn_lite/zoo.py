@@ -1,5 +1,6 @@
 """The bundled models and their cards, what each architecture holds, and the weights files behind them."""
 
+import difflib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -140,7 +141,10 @@ def weights_path(model: str | os.PathLike) -> Path:
     path = Path(model)
     if path.is_file():
         return path
-    raise MusicnnError(f"unknown model {model!r}; {_MODEL_CHOICES}")
+    by_lower_case = {name.lower(): name for name in BUNDLED_MODELS}
+    alike = difflib.get_close_matches(model.lower(), by_lower_case, n=1)
+    hint = f"did you mean {by_lower_case[alike[0]]}? " if alike else ""
+    raise MusicnnError(f"unknown model {model!r}; {hint}{_MODEL_CHOICES}")
 
 
 def load_weights(model: str | os.PathLike) -> ModelWeights:

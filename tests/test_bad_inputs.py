@@ -261,7 +261,9 @@ def test_sr_with_a_file_is_refused(tmp_path):
 # Models
 
 @pytest.mark.parametrize("model, message", [
-    ("MTT_musicnnn", "unknown model 'MTT_musicnnn'; use one of MTT_musicnn"),
+    ("MTT_musicnnn", "unknown model 'MTT_musicnnn'; did you mean MTT_musicnn\\? use one of MTT_musicnn"),
+    ("jamendo_FCN", "unknown model 'jamendo_FCN'; did you mean Jamendo_fcn\\? use one of MTT_musicnn"),
+    ("banjo", "unknown model 'banjo'; use one of MTT_musicnn"),
     ("", "unknown model ''"),
     (None, "model=None is not a model name or path"),
     (3, "model=3 is not a model name or path"),
