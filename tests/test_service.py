@@ -261,6 +261,16 @@ def test_similar_finds_a_songs_own_copy_first(server, music):
     assert all(song["similarity"] == pytest.approx(1, abs=1e-5) for song in uploaded.body["songs"])
 
 
+def test_similar_takes_a_songs_path_under_the_library_too(server, music):
+    joram = music["clips"][0]
+    by_catalog_path = server.call("GET", "/v1/similar", path=str(joram), n=3)
+    by_library_path = server.call("GET", "/v1/similar", path=str(joram.relative_to(music["library"])), n=3)
+    assert by_library_path.status == 200, by_library_path.error
+    assert by_library_path.body == by_catalog_path.body
+    assert server.call("GET", "/v1/similar", path="clips/none.wav").status == 404
+    assert server.call("GET", "/v1/similar", path="../secret.wav").status == 404  # not a song of the catalog
+
+
 def test_similar_and_search_refuse_what_is_not_there(server):
     assert server.call("GET", "/v1/similar", path="not/in/the/catalog.mp3").status == 404
     assert server.call("GET", "/v1/similar").status == 400

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hmac
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from ..tag_result import TagResult
 from ..tagger import TagScheduler
 from ..validators import tag_count, whole_number
 from .catalog import Catalog, Songs
-from .uploads import request_audio
+from .uploads import library_file, request_audio
 
 STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_SECONDS = 2  # what a 503 for a full queue tells the client to wait
@@ -178,9 +179,11 @@ async def similar(request: Request, service: Service) -> Response:
         if "path" not in options:
             raise HTTPException(400, "GET /v1/similar needs ?path=, a song of the catalog (or POST a file)")
         row = songs.rows.get(options["path"])
+        if row is None and service.library is not None:
+            row = await run_in_threadpool(_library_song, songs, service.library, options["path"])
         if row is None:
             raise HTTPException(404, f"{options['path']} is not in the catalog; give its path as the result file "
-                                     "names it, or POST the file")
+                                     "names it (or under --library), or POST the file")
         nearest = await run_in_threadpool(songs.similar, songs.embeddings[row], count, row)
     else:
         if songs.model not in service.models:
@@ -227,6 +230,16 @@ async def _tagged(request: Request, service: Service, scheduler: TagScheduler, p
             return audio.name, await asyncio.wrap_future(song)
         except MusicnnError as error:
             raise HTTPException(422, audio.explain(error)) from None
+
+
+def _library_song(songs: Songs, library: Path, given: str) -> int | None:
+    """The catalog's row of the file that `given` names under the library, if the catalog holds it."""
+    with contextlib.suppress(HTTPException):  # out of the library, or no such file: not in the catalog
+        real = library_file(library, given)
+        for name in (real, os.path.abspath(library / given)):
+            if name in songs.rows_by_file:
+                return songs.rows_by_file[name]
+    return None
 
 
 def _options(request: Request, known: tuple[str, ...]) -> dict[str, str]:

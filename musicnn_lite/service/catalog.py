@@ -48,6 +48,11 @@ class Songs:
         """The row of each path."""
         return {path: row for row, path in enumerate(self.paths)}
 
+    @functools.cached_property
+    def rows_by_file(self) -> dict[str, int]:
+        """The row of each path made absolute (a relative one from the server's working folder)."""
+        return {os.path.abspath(path): row for row, path in enumerate(self.paths)}
+
     def similar(self, embedding: np.ndarray, n: int, leave_out: int | None = None) -> list[tuple[str, float]]:
         """The `n` songs nearest to `embedding` (channels,) by cosine similarity, nearest first, with their
         similarities; `leave_out` is a row not to list (the song asked about)."""
