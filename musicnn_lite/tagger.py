@@ -111,7 +111,7 @@ class Tagger:
         `Tagger.plan`, in place of input_length, input_overlap and features (which are then
         ignored).
         """
-        plan = self._own_plan(plan or self.plan(input_length, input_overlap, features))
+        plan = self._own_plan(plan) if plan else self.plan(input_length, input_overlap, features)
         jobs = positive_int("jobs", jobs, "2 decoding threads")
         songs = ((source, *(source if isinstance(source, tuple) else (source, None))) for source in sources)
         return self._tag_songs(songs, plan, jobs)
@@ -204,7 +204,7 @@ class TagScheduler:
         batch.QueueFull at once when queue_size songs are waiting.
         """
         tagger = self.tagger
-        plan = tagger._own_plan(plan or tagger.plan())
+        plan = tagger._own_plan(plan) if plan else tagger.plan()
         outputs = self._batches.submit(functools.partial(tagger._patches, plan, source, sr),
                                        tagger._output_names(plan), source)
         result: Future[TagResult] = Future()
