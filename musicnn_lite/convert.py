@@ -33,7 +33,7 @@ from . import survey_checkpoints
 from .errors import MusicnnError
 from .front_end import DECLARATION, musicnn_front_end
 from .labels import LABELS_BY_DATASET
-from .zoo import WeightsMismatch
+from .zoo import WeightsMismatch, non_finite
 
 _BN = ("gamma", "beta", "moving_mean", "moving_variance")
 _DENSE = ("kernel", "bias")
@@ -107,8 +107,7 @@ def convert_checkpoint(checkpoint: str | Path, output: str | Path, dataset: str 
     """
     checkpoint, output = Path(checkpoint), Path(output)
     arrays = _survey_arrays(checkpoint, dataset) if checkpoint.is_file() else _musicnn_arrays(checkpoint, dataset)
-    damaged = next((name for name, array in arrays.items() if array.dtype.kind == "f" and not np.isfinite(array).all()),
-                   None)
+    damaged = non_finite(arrays)
     if damaged:
         raise MusicnnError(f"{checkpoint} holds NaN or infinite weights ({damaged}); it cannot be converted")
     if output.is_dir():

@@ -163,7 +163,7 @@ def load_weights(model: str | os.PathLike) -> ModelWeights:
         front_end = _front_end(path, archive, architecture)
         _check_variables(path, architecture, archive.headers, len(labels))
         arrays = {name: archive.read(name) for name in VARIABLES[architecture]}
-    bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
+    bad = non_finite(arrays)
     if bad is not None:
         raise MusicnnError(f"the weights in {path} hold NaN or infinite values ({bad}); "
                            "the file is damaged: re-convert it with `python -m musicnn_lite.convert`")
@@ -194,6 +194,12 @@ def model_info(model: str | os.PathLike) -> ModelInfo:
         front_end = _front_end(path, archive, architecture)
     return ModelInfo(_model_name(model, path), architecture, headers["labels"][0][0], front_end,
                      _model_sha256(model, path))
+
+
+def non_finite(arrays: dict[str, np.ndarray]) -> str | None:
+    """The name of the first float array holding NaN or infinity, None if there is none."""
+    return next((name for name, array in arrays.items() if array.dtype.kind == "f" and not np.isfinite(array).all()),
+                None)
 
 
 def weights_digest(weights_file: Path) -> str:
