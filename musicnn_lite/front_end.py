@@ -48,14 +48,15 @@ class FrontEnd(ABC):
 
     def declaration(self) -> str:
         """The JSON text stored in a weights file: the kind and its numbers (its arrays are stored apart)."""
-        numbers = {item.name: getattr(self, item.name) for item in fields(self)}
-        return json.dumps({"kind": self.kind, **{name: value for name, value in numbers.items()
-                                                 if not isinstance(value, np.ndarray)}})
+        numbers = {name: value for name, value in self._fields().items() if not isinstance(value, np.ndarray)}
+        return json.dumps({"kind": self.kind, **numbers})
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a weights file stores beside the declaration, as `front_end/<name>`."""
-        values = {item.name: getattr(self, item.name) for item in fields(self)}
-        return {name: value for name, value in values.items() if isinstance(value, np.ndarray)}
+        return {name: value for name, value in self._fields().items() if isinstance(value, np.ndarray)}
+
+    def _fields(self) -> dict:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     @abstractmethod
     def patch_length(self, input_length: float | None, model_name: str = "") -> int:
