@@ -7,6 +7,27 @@ HERE = Path(__file__).parent
 README = (HERE / "README.md").read_text(encoding="utf-8")
 VERSION = re.search(r'__version__ = "(.+)"', (HERE / "musicnn_lite" / "version.py").read_text()).group(1)
 
+PYARROW = "pyarrow>=14"
+EXTRAS = {
+    "parquet": [PYARROW],
+    "ray": ["ray[data]>=2.40", PYARROW],
+    "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
+    "beets": ["beets>=2.14"],
+    # `musicnn-lite serve`: the ASGI app, its server, multipart uploads; pyarrow reads a .parquet catalog.
+    "serve": ["starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", PYARROW],
+    # torch: reading the survey's .pth checkpoints in the converter (never to tag; not in "test": CI's
+    # tests write and read a .pth only where torch is installed).
+    "torch": ["torch>=2.0"],
+}
+# The tests' tools, and the extras they test (Ray in local mode, the beets plugin, the service). jax: the
+# tests run the Keras runtime on the JAX backend too; psutil finds the Ray processes they kill and wait
+# for; ruff: the style checks (ruff.toml), run by tests/test_layout.py; Playwright drives the system's
+# chromium for the service's page (.ci/run installs it).
+TEST = list(dict.fromkeys([
+    "pytest>=7", "ruff>=0.6", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
+    "jax>=0.4", "psutil>=5", "playwright>=1.40", *EXTRAS["ray"], *EXTRAS["beets"], *EXTRAS["serve"],
+]))
+
 setup(
     name="musicnn_lite",
     version=VERSION,
@@ -36,24 +57,7 @@ setup(
         "av>=12",
         "scikit-learn>=1.1",
     ],
-    extras_require={
-        "parquet": ["pyarrow>=14"],
-        "ray": ["ray[data]>=2.40", "pyarrow>=14"],
-        "notebooks": ["jupyterlab>=4", "ipykernel>=6"],
-        "beets": ["beets>=2.14"],
-        # `musicnn-lite serve`: the ASGI app, its server, multipart uploads; pyarrow reads a .parquet catalog.
-        "serve": ["starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "pyarrow>=14"],
-        # torch: reading the survey's .pth checkpoints in the converter (never to tag; not in "test": CI's
-        # tests write and read a .pth only where torch is installed).
-        "torch": ["torch>=2.0"],
-        # jax: the tests run the Keras runtime on the JAX backend too. The Ray tests run Ray in
-        # local mode; psutil finds the Ray processes they kill and wait for. beets: the plugin's tests.
-        # ruff: the style checks (ruff.toml), run by tests/test_layout.py. The service's tests;
-        # Playwright drives the system's chromium for the page (.ci/run installs it).
-        "test": ["pytest>=7", "ruff>=0.6", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "build>=1",
-                 "jax>=0.4", "ray[data]>=2.40", "pyarrow>=14", "psutil>=5", "beets>=2.14",
-                 "starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18", "playwright>=1.40"],
-    },
+    extras_require={**EXTRAS, "test": TEST},
     entry_points={"console_scripts": ["musicnn-lite=musicnn_lite.__main__:main"]},
     classifiers=[
         "License :: OSI Approved :: ISC License (ISCL)",
