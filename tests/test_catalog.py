@@ -1,5 +1,8 @@
 """The catalog behind /v1/similar and /v1/search: the same songs from each result format the CLI writes."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -35,6 +38,19 @@ def test_every_format_gives_the_songs_of_tagger_tag(results):
             np.testing.assert_allclose(songs.likelihoods[row], expected[song].likelihoods, atol=1e-6)
             embedding = expected[song].features["penultimate"].mean(axis=0)
             np.testing.assert_allclose(songs.embeddings[row], embedding / np.linalg.norm(embedding), atol=1e-6)
+
+
+def test_a_name_that_is_not_utf8_is_the_same_text_from_every_format(tmp_path, results):
+    clips, _ = results
+    folder = tmp_path / "music"
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.wav")).write_bytes(clips[0].read_bytes())
+    for suffix in (".jsonl", ".parquet", ".npz"):
+        out = tmp_path / f"tags{suffix}"
+        assert cli.main([str(folder), "-o", str(out), "--features", "penultimate", "--quiet"]) == 0
+        songs = read_catalog(out)
+        assert songs.paths == [f"{folder}/caf\\xe9.wav"], suffix
+        json.dumps(songs.paths, ensure_ascii=False).encode("utf-8")  # what an answer of the service holds
 
 
 def test_results_without_embeddings_or_of_another_kind_are_refused(tmp_path, results):

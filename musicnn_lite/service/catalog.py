@@ -23,6 +23,7 @@ import numpy as np
 
 from ..embeddings import song_embedding
 from ..errors import MusicnnError
+from ..files import readable_name
 
 EMBEDDING = "penultimate"  # the layer a catalog's embedding is taken from, when the file has it
 log = logging.getLogger("musicnn_lite.service")
@@ -32,7 +33,8 @@ log = logging.getLogger("musicnn_lite.service")
 class Songs:
     """One reading of a catalog file: its tagged songs (error records left out), all of one model.
 
-    paths: as the file names them. likelihoods: (songs, tags) float32, the columns named by `tags`.
+    paths: as the file names them, bytes that are not UTF-8 as `\\xNN` in every format (as Parquet
+    stores them; files.readable_name). likelihoods: (songs, tags) float32, the columns named by `tags`.
     embeddings: (songs, channels) float32, each of unit length, from the layer `feature`.
     """
 
@@ -118,7 +120,7 @@ def read_catalog(path: Path) -> Songs:
     if feature is None:
         have = f"only the features {', '.join(features)}" if features else "no song embeddings"
         raise MusicnnError(f"the catalog {path} has {have}; write it with --features {EMBEDDING}")
-    return Songs(model, paths, tags, np.asarray(likelihoods, np.float32), feature,
+    return Songs(model, [readable_name(song) for song in paths], tags, np.asarray(likelihoods, np.float32), feature,
                  _unit(np.asarray(features[feature], np.float32)))
 
 
@@ -147,7 +149,7 @@ def _read_jsonl(path: Path):
     with open(path, "rb") as file:
         lines = file.read().split(b"\n")[:-1]  # the last piece, if any, is a record still being written
     for line in lines:
-        record = json.loads(line)
+        record = json.loads(line.decode("utf-8", "surrogateescape"))  # names not UTF-8 are written as their bytes
         if record["status"] != "ok":
             continue
         model, tags = record["model"], tags or list(record["likelihoods"])
